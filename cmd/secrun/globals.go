@@ -1,0 +1,154 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/secrun/secrun/audit"
+	"github.com/secrun/secrun/image"
+	"github.com/secrun/secrun/policy"
+	"github.com/secrun/secrun/runner"
+	"github.com/secrun/secrun/verify"
+)
+
+// globals are the flags every command shares, with their environment
+// variable fallbacks.
+type globals struct {
+	root     string
+	policy   string
+	trust    string
+	runtime  string
+	auditLog string
+	auditKey string
+
+	exitCode int
+}
+
+func (g *globals) bind(c *cobra.Command) {
+	f := c.PersistentFlags()
+	f.StringVar(&g.root, "root", envOr("SECRUN_ROOT", defaultRoot()), "state directory: image store, containers, audit log (env SECRUN_ROOT)")
+	f.StringVar(&g.policy, "policy", os.Getenv("SECRUN_POLICY"), "policy: a built-in name (restricted, baseline, cis-docker), a .rego file or a directory (env SECRUN_POLICY; default restricted)")
+	f.StringVar(&g.trust, "trust", os.Getenv("SECRUN_TRUST"), "trust config: which keys sign which images (env SECRUN_TRUST)")
+	f.StringVar(&g.runtime, "runtime", os.Getenv("SECRUN_RUNTIME"), "OCI runtime binary (default: the runc installed by 'make deps', else runc on PATH)")
+	f.StringVar(&g.auditLog, "audit-log", os.Getenv("SECRUN_AUDIT_LOG"), "audit trail file (default ROOT/audit/audit.log)")
+	f.StringVar(&g.auditKey, "audit-key", os.Getenv("SECRUN_AUDIT_KEY"), "ed25519 private key (PEM) to sign audit checkpoints")
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+// defaultRoot is /var/lib/secrun for root and the XDG data directory for
+// everyone else.
+func defaultRoot() string {
+	if os.Geteuid() == 0 {
+		return "/var/lib/secrun"
+	}
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "secrun")
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return filepath.Join(os.TempDir(), fmt.Sprintf("secrun-%d", os.Geteuid()))
+	}
+	return filepath.Join(home, ".local", "share", "secrun")
+}
+
+func (g *globals) auditPath() string {
+	if g.auditLog != "" {
+		return g.auditLog
+	}
+	return filepath.Join(g.root, "audit", "audit.log")
+}
+
+func (g *globals) openTrail() (*audit.Trail, error) {
+	opts := audit.Options{}
+	if g.auditKey != "" {
+		k, err := audit.LoadSigningKey(g.auditKey)
+		if err != nil {
+			return nil, err
+		}
+		opts.SigningKey = k
+	}
+	t, err := audit.Open(g.auditPath(), opts)
+	if err != nil {
+		return nil, fmt.Errorf("audit trail %s: %w: refusing to run unaudited", g.auditPath(), err)
+	}
+	return t, nil
+}
+
+func (g *globals) store() (*image.Store, error) {
+	if err := os.MkdirAll(g.root, 0o711); err != nil {
+		return nil, fmt.Errorf("state directory %s: %w", g.root, err)
+	}
+	// The root must be traversable by the containers' mapped ids.
+	if err := os.Chmod(g.root, 0o711); err != nil {
+		return nil, fmt.Errorf("state directory %s: %w", g.root, err)
+	}
+	return image.Open(g.root)
+}
+
+func (g *globals) verifier() (verify.Verifier, error) {
+	if g.trust == "" {
+		return nil, nil
+	}
+	t, err := verify.LoadTrust(g.trust)
+	if err != nil {
+		return nil, err
+	}
+	return verify.NewVerifier(t, filepath.Join(g.root, "verdicts")), nil
+}
+
+// runner assembles the pipeline. Everything expensive (policy compilation,
+// trust keys) is prepared here once.
+func (g *globals) runner(cmd *cobra.Command) (*runner.Runner, func(), error) {
+	st, err := g.store()
+	if err != nil {
+		return nil, nil, err
+	}
+	eng, err := policy.Load(cmd.Context(), g.policy)
+	if err != nil {
+		return nil, nil, &runner.Error{Code: runner.ExitDenied, Err: fmt.Errorf("policy %s: %w", g.policyName(), err)}
+	}
+	v, err := g.verifier()
+	if err != nil {
+		return nil, nil, &runner.Error{Code: runner.ExitDenied, Err: err}
+	}
+	rt, err := runner.FindRuntime(g.runtime)
+	if err != nil {
+		return nil, nil, err
+	}
+	trail, err := g.openTrail()
+	if err != nil {
+		return nil, nil, err
+	}
+	r := &runner.Runner{
+		Root:     g.root,
+		Store:    st,
+		Verifier: v,
+		Policy:   eng,
+		Trail:    trail,
+		Runtime:  &runner.Runtime{Path: rt, Root: filepath.Join(g.root, "runc")},
+		Seccomp:  runner.DefaultSeccompSource,
+		Warn:     cmd.ErrOrStderr(),
+	}
+	closeFn := func() {
+		if err := trail.Close(); err != nil {
+			fmt.Fprintf(cmd.ErrOrStderr(), "secrun: closing audit trail: %v\n", err)
+		}
+	}
+	return r, closeFn, nil
+}
+
+func (g *globals) policyName() string {
+	if g.policy == "" {
+		return "restricted"
+	}
+	return g.policy
+}

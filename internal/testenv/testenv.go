@@ -1,0 +1,135 @@
+// Package testenv holds what secrun's kernel-level tests share: finding the
+// pinned runc, a state directory the containers' mapped ids can traverse, and
+// a test image with a static probe binary.
+package testenv
+
+import (
+	"archive/tar"
+	"bytes"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/secrun/secrun/image/imagetest"
+)
+
+// RequireRoot skips a test that needs root when not root. CI runs as root,
+// so these tests always run there.
+func RequireRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+}
+
+// ModuleRoot is the directory holding go.mod.
+func ModuleRoot(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("go.mod not found above the test's directory")
+		}
+		dir = parent
+	}
+}
+
+// Runc returns the runc to test with: $SECRUN_RUNC, else the pinned one
+// `make deps` builds into bin/, else runc on PATH. A missing runc fails the
+// test: CI must never silently skip kernel tests.
+func Runc(t testing.TB) string {
+	t.Helper()
+	if p := os.Getenv("SECRUN_RUNC"); p != "" {
+		return p
+	}
+	if p := filepath.Join(ModuleRoot(t), "bin", "runc"); fileExists(p) {
+		return p
+	}
+	p, err := exec.LookPath("runc")
+	if err != nil {
+		t.Fatal("runc not found: run 'make deps' (it builds the pinned runc into bin/)")
+	}
+	return p
+}
+
+func fileExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.Mode().IsRegular()
+}
+
+// StateDir returns a fresh secrun root. A container's mapped root must be
+// able to traverse every directory above its bundle, so the directory and
+// its parent are made 0711, as secrun does for its real root.
+func StateDir(t testing.TB) string {
+	t.Helper()
+	d := t.TempDir()
+	for _, p := range []string{d, filepath.Dir(d)} {
+		if err := os.Chmod(p, 0o711); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return d
+}
+
+// BuildProbe compiles testdata/probe statically and returns its path.
+func BuildProbe(t testing.TB) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "probe")
+	cmd := exec.Command("go", "build", "-o", out, "./testdata/probe")
+	cmd.Dir = ModuleRoot(t)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building the probe: %v\n%s", err, b)
+	}
+	return out
+}
+
+// ProbeImage is the busybox test image with /bin/probe added as a layer.
+func ProbeImage(t testing.TB) v1.Image {
+	t.Helper()
+	bin, err := os.ReadFile(BuildProbe(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	layer, err := LayerFromFiles(map[string][]byte{"bin/probe": bin}, 0o755)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := mutate.AppendLayers(imagetest.BusyboxImage(t), layer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+// LayerFromFiles makes an uncompressed layer of regular files.
+func LayerFromFiles(files map[string][]byte, mode int64) (v1.Layer, error) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for name, data := range files {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: mode, Size: int64(len(data)), Typeflag: tar.TypeReg}); err != nil {
+			return nil, err
+		}
+		if _, err := tw.Write(data); err != nil {
+			return nil, err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	data := buf.Bytes()
+	return tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
+}

@@ -1,0 +1,101 @@
+package runner
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+)
+
+// mountRootfs builds a container's root filesystem at target without copying
+// or changing the image: the image's shared, unpacked tree is cloned as an
+// idmapped mount (host uid 0 appears as the container's mapped root, so image
+// files keep their ownership inside the user namespace), and that clone is the
+// read-only lower layer of an overlay whose upper layer belongs to this
+// container alone. runc creates missing mount points in the upper layer; the
+// image cache is never written.
+func mountRootfs(image, dir, target string, r IDRange) error {
+	lower := filepath.Join(dir, "lower")
+	if err := os.MkdirAll(lower, 0o700); err != nil {
+		return fmt.Errorf("rootfs: %w", err)
+	}
+	if err := idmapClone(image, lower, r); err != nil {
+		return err
+	}
+	err := overlay(lower, dir, target, r.HostID)
+	// The overlay holds its own reference to the lower layer, so the
+	// idmapped clone's mount point is detached either way.
+	if derr := unix.Unmount(lower, unix.MNT_DETACH); derr != nil && err == nil {
+		err = fmt.Errorf("rootfs: %w", derr)
+	}
+	return err
+}
+
+// mountOverlay is mountRootfs without id shifting, for containers that share
+// the host's user namespace.
+func mountOverlay(image, dir, target string) error {
+	return overlay(image, dir, target, 0)
+}
+
+func overlay(lower, dir, target string, rootID uint32) error {
+	upper := filepath.Join(dir, "upper")
+	work := filepath.Join(dir, "work")
+	for _, d := range []string{upper, work, target} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return fmt.Errorf("rootfs: %w", err)
+		}
+	}
+	// The upper layer's root is the container's root directory: owned by
+	// container root so it looks like an ordinary / inside.
+	if err := os.Chown(upper, int(rootID), int(rootID)); err != nil {
+		return fmt.Errorf("rootfs: %w", err)
+	}
+	if err := os.Chmod(upper, 0o755); err != nil {
+		return fmt.Errorf("rootfs: %w", err)
+	}
+	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work)
+	if err := unix.Mount("overlay", target, "overlay", unix.MS_NOSUID|unix.MS_NODEV, opts); err != nil {
+		return fmt.Errorf("rootfs: mounting overlay at %s: %w", target, err)
+	}
+	return nil
+}
+
+// idmapClone mounts a clone of src at dst, with src's ids shifted by r and
+// the clone read-only.
+func idmapClone(src, dst string, r IDRange) error {
+	nsfd, err := openUsernsFD(r)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(nsfd)
+	treefd, err := unix.OpenTree(unix.AT_FDCWD, src, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("rootfs: cloning %s: %w", src, err)
+	}
+	defer unix.Close(treefd)
+	attr := &unix.MountAttr{
+		Attr_set:  unix.MOUNT_ATTR_IDMAP | unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV,
+		Userns_fd: uint64(nsfd),
+	}
+	if err := unix.MountSetattr(treefd, "", unix.AT_EMPTY_PATH, attr); err != nil {
+		return fmt.Errorf("rootfs: idmapping %s (the kernel must support idmapped mounts on this filesystem): %w", src, err)
+	}
+	if err := unix.MoveMount(treefd, "", unix.AT_FDCWD, dst, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+		return fmt.Errorf("rootfs: attaching idmapped clone at %s: %w", dst, err)
+	}
+	return nil
+}
+
+// unmountRootfs undoes mountRootfs; it is safe to call on a half-built or
+// already removed rootfs.
+func unmountRootfs(dir, target string) error {
+	var errs []error
+	for _, m := range []string{target, filepath.Join(dir, "lower")} {
+		if err := unix.Unmount(m, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+			errs = append(errs, fmt.Errorf("unmounting %s: %w", m, err))
+		}
+	}
+	return errors.Join(errs...)
+}

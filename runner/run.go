@@ -1,0 +1,588 @@
+// Package runner turns a request into a running container: it composes the
+// hardened OCI spec, has the policy admit it, prepares the bundle and the
+// idmapped rootfs, drives runc, and records every step in the audit trail.
+package runner
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+	"golang.org/x/term"
+
+	"github.com/secrun/secrun/audit"
+	"github.com/secrun/secrun/image"
+	"github.com/secrun/secrun/policy"
+	"github.com/secrun/secrun/profiles"
+	"github.com/secrun/secrun/verify"
+)
+
+// Runner holds what every container start needs, prepared once per process.
+type Runner struct {
+	Root     string
+	Store    *image.Store
+	Verifier verify.Verifier // nil: no trust configured, every image is unsigned
+	Policy   *policy.Engine
+	Trail    *audit.Trail
+	Runtime  *Runtime
+	Seccomp  SeccompSource
+	// Host reports the host's LSMs; nil means profiles.DetectLSM.
+	Host func() profiles.HostLSM
+	// Warn receives notes for the user (one line each).
+	Warn io.Writer
+}
+
+func (r *Runner) layout() layout { return layout{Root: r.Root} }
+
+func (r *Runner) warnf(format string, args ...any) {
+	if r.Warn != nil {
+		fmt.Fprintf(r.Warn, "secrun: "+format+"\n", args...)
+	}
+}
+
+// prepared is a container that policy admitted and whose bundle is ready.
+type prepared struct {
+	c     *Container
+	plan  *Plan
+	image *image.Image
+	// undo releases everything prepare made; safe to call once.
+	undo func() error
+}
+
+// record appends an audit event; a record that cannot be written stops the
+// container from starting (fail closed).
+func (r *Runner) record(ctx context.Context, e audit.Event) error {
+	if r.Trail == nil {
+		return &Error{Code: ExitSecrun, Err: errors.New("no audit trail configured: refusing to run unaudited")}
+	}
+	if _, err := r.Trail.Append(ctx, e); err != nil {
+		return &Error{Code: ExitSecrun, Err: fmt.Errorf("audit trail: %w: refusing to continue; check the audit log's disk and permissions", err)}
+	}
+	return nil
+}
+
+// prepare runs the pipeline up to a bundle ready for runc: image, signature,
+// spec, policy, bundle, rootfs. On error nothing it made is left behind.
+func (r *Runner) prepare(ctx context.Context, o RunOptions) (p *prepared, err error) {
+	l := r.layout()
+	id, err := newID()
+	if err != nil {
+		return nil, err
+	}
+	var undo []func() error
+	cleanup := func() error {
+		var errs []error
+		for i := len(undo) - 1; i >= 0; i-- {
+			errs = append(errs, undo[i]())
+		}
+		undo = nil
+		return errors.Join(errs...)
+	}
+	defer func() {
+		if err != nil {
+			if cerr := cleanup(); cerr != nil {
+				r.warnf("cleaning up after a failed start: %v", cerr)
+			}
+		}
+	}()
+	ctr := audit.Container{ID: id, Name: o.Name, Runtime: r.Runtime.Path}
+
+	img, err := r.Store.Resolve(ctx, o.Image, image.ImportOptions{})
+	if err != nil {
+		return nil, err
+	}
+	imgRef := audit.ImageRef{Name: img.Name, Digest: img.Digest.String()}
+	if err := r.record(ctx, audit.Event{Kind: "image.resolved", Outcome: "success", Container: ctr, Image: imgRef}); err != nil {
+		return nil, err
+	}
+
+	sig, err := r.verify(ctx, img)
+	if err != nil {
+		return nil, err
+	}
+	sigOutcome := "success"
+	if !sig.Verified {
+		sigOutcome = "failure"
+	}
+	if err := r.record(ctx, audit.Event{Kind: "signature.verdict", Outcome: sigOutcome, Reason: sig.Error, Container: ctr, Image: imgRef,
+		Fields: map[string]any{"signature.verified": sig.Verified, "signature.signers": sig.Signers}}); err != nil {
+		return nil, err
+	}
+
+	rootfs, err := r.Store.Rootfs(ctx, img, image.UnpackOptions{Limits: image.DefaultLimits()})
+	if err != nil {
+		return nil, err
+	}
+
+	if o.Name != "" {
+		if err := l.reserveName(o.Name, id); err != nil {
+			return nil, err
+		}
+		undo = append(undo, func() error { return l.releaseName(o.Name) })
+	}
+	var ids IDRange
+	if o.Userns != "host" {
+		if ids, err = l.userns().allocate(id); err != nil {
+			return nil, err
+		}
+		undo = append(undo, func() error { return l.userns().release(ids) })
+	}
+	cg := "/secrun/" + id
+	plan, err := MakePlan(PlanInput{Options: o, ID: id, Config: img.Config, Rootfs: rootfs, IDs: ids, Seccomp: r.Seccomp, Cgroups: cg})
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range plan.Notes {
+		r.warnf("%s", n)
+	}
+
+	host := r.host()
+	lsmUndo, warnings, err := applyLSM(plan, host, id)
+	if lsmUndo != nil {
+		undo = append(undo, lsmUndo)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(plan.Request.AppArmor)+len(plan.Request.Label)+len(plan.Request.Landlock) > 0 {
+		for _, w := range warnings {
+			r.warnf("%s", w)
+		}
+	}
+
+	in := &policy.Input{
+		Request:   plan.Request,
+		Spec:      plan.Spec,
+		Image:     policy.ImageInfo{Ref: img.Name, Digest: img.Digest.String(), Identity: true, Config: configMap(img)},
+		Signature: sig,
+		Host:      hostInfo(host),
+	}
+	if err := r.admit(ctx, in, ctr, imgRef); err != nil {
+		return nil, err
+	}
+
+	if err := os.MkdirAll(l.containers(), 0o711); err != nil {
+		return nil, err
+	}
+	if err := os.Mkdir(l.dir(id), 0o711); err != nil {
+		return nil, err
+	}
+	undo = append(undo, func() error { return os.RemoveAll(l.dir(id)) })
+	specJSON, err := json.MarshalIndent(plan.Spec, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	if err := writeFileAtomic(filepath.Join(l.bundle(id), "config.json"), specJSON, 0o600); err != nil {
+		return nil, fmt.Errorf("writing bundle: %w", err)
+	}
+	sum := sha256.Sum256(specJSON)
+	if err := r.record(ctx, audit.Event{Kind: "spec.created", Outcome: "success", Container: ctr, Image: imgRef,
+		Fields: map[string]any{"spec.hash": "sha256:" + hex.EncodeToString(sum[:]), "lsm.warnings": warnings}}); err != nil {
+		return nil, err
+	}
+
+	mountIDs := ids
+	if o.Userns == "host" {
+		mountIDs = IDRange{}
+	}
+	undo = append(undo, func() error { return unmountRootfs(l.fs(id), l.rootfs(id)) })
+	if err := mountRootfsFor(rootfs, l.fs(id), l.rootfs(id), mountIDs); err != nil {
+		return nil, err
+	}
+
+	c := &Container{ID: id, Name: o.Name, Image: img.Name, ImageDigest: img.Digest.String(), Args: plan.Spec.Process.Args,
+		Created: time.Now().UTC(), IDs: ids, Remove: o.Remove, Detached: o.Detach, Status: "created", Cgroups: cg, Request: plan.Request}
+	if err := l.save(c); err != nil {
+		return nil, err
+	}
+	return &prepared{c: c, plan: plan, image: img, undo: cleanup}, nil
+}
+
+// mountRootfsFor builds the rootfs; with the host user namespace there is
+// nothing to shift and the overlay's lower layer is the image itself.
+func mountRootfsFor(image, dir, target string, ids IDRange) error {
+	if ids.HostID == 0 {
+		return mountOverlay(image, dir, target)
+	}
+	return mountRootfs(image, dir, target, ids)
+}
+
+func configMap(img *image.Image) map[string]any {
+	if img.Config == nil {
+		return nil
+	}
+	data, err := json.Marshal(img.Config.Config)
+	if err != nil {
+		return nil
+	}
+	var m map[string]any
+	if json.Unmarshal(data, &m) != nil {
+		return nil
+	}
+	return m
+}
+
+func (r *Runner) host() profiles.HostLSM {
+	if r.Host != nil {
+		return r.Host()
+	}
+	return profiles.DetectLSM()
+}
+
+func hostInfo(h profiles.HostLSM) policy.HostInfo {
+	return policy.HostInfo{LSM: h.Active(), Userns: usernsAvailable(), Cgroup: cgroupMode()}
+}
+
+// applyLSM puts AppArmor, SELinux and Landlock confinement into the plan's
+// spec as far as the host enforces them. undo releases what it reserved
+// (an SELinux category pair, a loaded AppArmor profile).
+func applyLSM(plan *Plan, host profiles.HostLSM, id string) (undo func() error, warnings []string, err error) {
+	req := profiles.LSMRequest{ContainerID: id, AppArmor: plan.Request.AppArmor, Label: plan.Request.Label}
+	if len(plan.Request.Landlock) > 0 {
+		if req.Landlock, err = profiles.ParseLandlock(plan.Request.Landlock); err != nil {
+			return nil, nil, err
+		}
+		if req.InitBinary, err = profiles.FindInitBinary(); err != nil {
+			return nil, nil, err
+		}
+	}
+	var release []func()
+	if host.SELinux {
+		labels, rel, err := profiles.AllocateSELinux(plan.Request.Label)
+		if err != nil {
+			return nil, nil, err
+		}
+		req.SELinux = labels
+		release = append(release, rel)
+	}
+	loaded := false
+	req.LoadAppArmor = func(text string) error {
+		if err := profiles.LoadAppArmor(text); err != nil {
+			return err
+		}
+		loaded = true
+		return nil
+	}
+	warnings, err = profiles.ApplyLSM(plan.Spec, host, req)
+	undo = func() error {
+		for _, f := range release {
+			f()
+		}
+		if loaded {
+			return profiles.UnloadAppArmor(profiles.AppArmorProfilePrefix + id)
+		}
+		return nil
+	}
+	return undo, warnings, err
+}
+
+// verify returns the signature verdict. A verifier that cannot check fails
+// closed: the error is returned and the container does not start.
+func (r *Runner) verify(ctx context.Context, img *image.Image) (policy.SignatureInfo, error) {
+	if r.Verifier == nil {
+		return policy.SignatureInfo{Signers: []string{}, Digest: img.Digest.String(),
+			Error: "no trust configuration: pass --trust FILE or set SECRUN_TRUST to check signatures"}, nil
+	}
+	v, err := r.Verifier.Verify(ctx, verify.Subject{Ref: img.Name, Digest: img.Digest, Signatures: r.Store})
+	if err != nil {
+		return policy.SignatureInfo{}, &Error{Code: ExitDenied, Err: fmt.Errorf("signature of %s could not be checked: %w", img.Name, err)}
+	}
+	return v.PolicyInfo(), nil
+}
+
+// admit evaluates the policy and records the decision durably. It is the
+// only way to a running container.
+func (r *Runner) admit(ctx context.Context, in *policy.Input, ctr audit.Container, imgRef audit.ImageRef) error {
+	if r.Policy == nil {
+		return &Error{Code: ExitDenied, Err: errors.New("no policy loaded: refusing to run")}
+	}
+	d, evalErr := r.Policy.Eval(ctx, in)
+	outcome, kind := "allowed", "policy.decision"
+	if evalErr != nil || !d.Allowed {
+		outcome = "denied"
+	}
+	var violations []any
+	for _, v := range d.Violations {
+		violations = append(violations, v)
+	}
+	reason := d.Reason
+	if evalErr != nil {
+		reason = evalErr.Error()
+	}
+	pref := &audit.PolicyRef{Name: r.Policy.Name(), Hash: r.Policy.Hash(), InputHash: policy.InputHash(in), Violations: violations}
+	if err := r.record(ctx, audit.Event{Kind: kind, Outcome: outcome, Reason: reason, Container: ctr, Image: imgRef, Policy: pref}); err != nil {
+		return err
+	}
+	if evalErr != nil {
+		return &Error{Code: ExitDenied, Err: fmt.Errorf("denied by policy: %w", evalErr)}
+	}
+	if err := d.Err(); err != nil {
+		return &Error{Code: ExitDenied, Err: err}
+	}
+	return nil
+}
+
+// Run runs a container: in the foreground until it exits (returning its exit
+// status), or detached (returning 0 once it started).
+func (r *Runner) Run(ctx context.Context, o RunOptions, stdio RunIO) (int, error) {
+	if o.Detach && o.TTY {
+		return ExitSecrun, &Error{Code: ExitSecrun, Err: errors.New("-t needs a foreground container (secrun has no attach): drop -t or -d")}
+	}
+	p, err := r.prepare(ctx, o)
+	if err != nil {
+		return ExitCode(err), err
+	}
+	if o.Detach {
+		return 0, r.startDetached(ctx, p, stdio)
+	}
+	return r.runForeground(ctx, p, stdio)
+}
+
+func (r *Runner) auditContainer(c *Container) (audit.Container, audit.ImageRef) {
+	return audit.Container{ID: c.ID, Name: c.Name, Runtime: r.Runtime.Path, PID: c.Pid}, audit.ImageRef{Name: c.Image, Digest: c.ImageDigest}
+}
+
+func (r *Runner) runForeground(ctx context.Context, p *prepared, stdio RunIO) (code int, err error) {
+	l := r.layout()
+	c := p.c
+	ctr, imgRef := r.auditContainer(c)
+	finish := func(code int, runErr error) (int, error) {
+		exitFields := map[string]any{"exit.code": code}
+		if oom := oomKilled(c.Cgroups); oom {
+			exitFields["oom_killed"] = true
+		}
+		delErr := r.Runtime.Delete(context.WithoutCancel(ctx), c.ID, true)
+		if delErr != nil && !errors.Is(delErr, os.ErrNotExist) && !strings.Contains(delErr.Error(), "does not exist") {
+			r.warnf("%v", delErr)
+		}
+		outcome := "success"
+		if runErr != nil {
+			outcome, exitFields["error"] = "failure", runErr.Error()
+		}
+		recErr := r.record(context.WithoutCancel(ctx), audit.Event{Kind: "container.exited", Outcome: outcome, Container: ctr, Image: imgRef, Fields: exitFields})
+		if unErr := unmountRootfs(l.fs(c.ID), l.rootfs(c.ID)); unErr != nil {
+			r.warnf("%v", unErr)
+		}
+		// A container that never ran (the runtime failed to start it) is
+		// removed whatever --rm said: a failed start leaves nothing behind.
+		if c.Remove || runErr != nil {
+			if err := p.undo(); err != nil {
+				r.warnf("removing container: %v", err)
+			}
+			if err := r.record(context.WithoutCancel(ctx), audit.Event{Kind: "container.removed", Outcome: "success", Container: ctr, Image: imgRef}); err != nil {
+				r.warnf("%v", err)
+			}
+		} else {
+			c.Status, c.ExitCode, c.Pid = "exited", code, 0
+			if err := l.save(c); err != nil {
+				r.warnf("saving container record: %v", err)
+			}
+		}
+		if runErr != nil {
+			return ExitCode(runErr), runErr
+		}
+		return code, recErr
+	}
+
+	if err := r.record(ctx, audit.Event{Kind: "runtime.invoked", Outcome: "success", Container: ctr, Image: imgRef,
+		Fields: map[string]any{"runtime.command": "run"}}); err != nil {
+		return finish(ExitSecrun, err)
+	}
+	cmd := r.Runtime.command(ctx, l.runcLog(c.ID), "run", "--keep", "--bundle", l.bundle(c.ID), "--pid-file", l.pidFile(c.ID), c.ID)
+	cmd.Stdout, cmd.Stderr = stdio.Stdout, stdio.Stderr
+	if stdio.Stdin != nil {
+		cmd.Stdin = stdio.Stdin
+	}
+	if !p.plan.Spec.Process.Terminal {
+		// Keep terminal-generated signals away from runc: secrun forwards
+		// them once, so the container does not get each one twice.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if f, ok := stdio.Stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			cmd.Stdin = struct{ io.Reader }{f}
+		}
+	}
+	// runc must outlive a cancelled context: it is stopped by signals.
+	cmd.Cancel = func() error { return cmd.Process.Signal(unix.SIGTERM) }
+	sigs := make(chan os.Signal, 16)
+	signal.Notify(sigs, forwardedSignals...)
+	defer signal.Stop(sigs)
+	if err := cmd.Start(); err != nil {
+		return finish(ExitSecrun, &Error{Code: ExitSecrun, Err: fmt.Errorf("starting runtime %s: %w", r.Runtime.Path, err)})
+	}
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case s := <-sigs:
+				// runc run forwards what it receives to the container.
+				if err := cmd.Process.Signal(s); err == nil {
+					if rerr := r.record(context.WithoutCancel(ctx), audit.Event{Kind: "container.signal", Outcome: "success", Container: ctr, Image: imgRef,
+						Fields: map[string]any{"signal": s.String()}}); rerr != nil {
+						r.warnf("%v", rerr)
+					}
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	go r.watchKernel(watchCtx, c)
+	waitErr := cmd.Wait()
+	stopWatch()
+	close(done)
+	if msg := runcLogError(l.runcLog(c.ID)); msg != "" {
+		rerr := &RuntimeError{Op: "run", Msg: msg, Err: waitErr}
+		code := ExitSecrun
+		if rerr.NotFound() {
+			code = ExitNotFound
+		}
+		return finish(code, &Error{Code: code, Err: rerr})
+	}
+	var ee *exec.ExitError
+	if waitErr != nil && !errors.As(waitErr, &ee) {
+		return finish(ExitSecrun, &Error{Code: ExitSecrun, Err: fmt.Errorf("runtime: %w", waitErr)})
+	}
+	return finish(cmd.ProcessState.ExitCode(), nil)
+}
+
+// forwardedSignals are passed on to the container; SIGWINCH reaches runc from
+// the terminal directly.
+var forwardedSignals = []os.Signal{unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2}
+
+// watchKernel attributes the kernel's seccomp audit records to this
+// container while secrun supervises it.
+func (r *Runner) watchKernel(ctx context.Context, c *Container) {
+	ctr, _ := r.auditContainer(c)
+	err := audit.WatchSeccomp(ctx, r.Trail, ctr, func() []int { return cgroupPids(c.Cgroups) })
+	if err != nil && !errors.Is(err, context.Canceled) {
+		r.warnf("kernel seccomp events for %s are not recorded: %v", c.ID[:12], err)
+	}
+}
+
+func (r *Runner) startDetached(ctx context.Context, p *prepared, stdio RunIO) error {
+	l := r.layout()
+	c := p.c
+	ctr, imgRef := r.auditContainer(c)
+	fail := func(err error) error {
+		if derr := r.Runtime.Delete(context.WithoutCancel(ctx), c.ID, true); derr != nil && !strings.Contains(derr.Error(), "does not exist") {
+			r.warnf("%v", derr)
+		}
+		if uerr := p.undo(); uerr != nil {
+			r.warnf("cleaning up: %v", uerr)
+		}
+		return err
+	}
+	out, err := os.OpenFile(l.outputLog(c.ID), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return fail(err)
+	}
+	defer out.Close()
+	if err := r.record(ctx, audit.Event{Kind: "runtime.invoked", Outcome: "success", Container: ctr, Image: imgRef,
+		Fields: map[string]any{"runtime.command": "create"}}); err != nil {
+		return fail(err)
+	}
+	if err := r.Runtime.Create(ctx, c.ID, l.bundle(c.ID), l.pidFile(c.ID), l.runcLog(c.ID), RunIO{Stdout: out, Stderr: out}); err != nil {
+		var re *RuntimeError
+		if errors.As(err, &re) && re.NotFound() {
+			return fail(&Error{Code: ExitNotFound, Err: err})
+		}
+		return fail(err)
+	}
+	pid, _ := readPid(l.pidFile(c.ID))
+	c.Pid = pid
+	ctr.PID = pid
+	if err := r.record(ctx, audit.Event{Kind: "container.created", Outcome: "success", Container: ctr, Image: imgRef}); err != nil {
+		return fail(err)
+	}
+	if err := r.Runtime.Start(ctx, c.ID, l.runcLog(c.ID)); err != nil {
+		return fail(err)
+	}
+	c.Status = "running"
+	if err := l.save(c); err != nil {
+		return fail(err)
+	}
+	if err := r.record(ctx, audit.Event{Kind: "container.started", Outcome: "success", Container: ctr, Image: imgRef}); err != nil {
+		r.warnf("%v", err)
+	}
+	fmt.Fprintln(stdio.Stdout, c.ID)
+	return nil
+}
+
+func readPid(path string) (int, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(strings.TrimSpace(string(data)))
+}
+
+// cgroupFile returns the path of a file of the container's cgroup for a v1
+// controller, or of the unified hierarchy on v2.
+func cgroupFile(cgpath, controller, file string) string {
+	if cgroupMode() == "v2" {
+		return filepath.Join("/sys/fs/cgroup", cgpath, file)
+	}
+	return filepath.Join("/sys/fs/cgroup", controller, cgpath, file)
+}
+
+func cgroupPids(cgpath string) []int {
+	data, err := os.ReadFile(cgroupFile(cgpath, "pids", "cgroup.procs"))
+	if err != nil {
+		return nil
+	}
+	var pids []int
+	for _, f := range strings.Fields(string(data)) {
+		if n, err := strconv.Atoi(f); err == nil {
+			pids = append(pids, n)
+		}
+	}
+	return pids
+}
+
+// oomKilled reports whether the kernel's OOM killer killed a process of the
+// container's memory cgroup (read before the runtime removes it).
+func oomKilled(cgpath string) bool {
+	name, key := "memory.oom_control", "oom_kill"
+	if cgroupMode() == "v2" {
+		name = "memory.events"
+	}
+	data, err := os.ReadFile(cgroupFile(cgpath, "memory", name))
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 2 && f[0] == key && f[1] != "0" {
+			return true
+		}
+	}
+	return false
+}
+
+// specOf reads a container's bundle spec.
+func (r *Runner) specOf(id string) (*specs.Spec, error) {
+	data, err := os.ReadFile(filepath.Join(r.layout().bundle(id), "config.json"))
+	if err != nil {
+		return nil, err
+	}
+	var s specs.Spec
+	if err := json.Unmarshal(data, &s); err != nil {
+		return nil, fmt.Errorf("container %s: corrupt spec: %w", id, err)
+	}
+	return &s, nil
+}

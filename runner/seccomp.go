@@ -1,0 +1,40 @@
+package runner
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/secrun/secrun/profiles"
+	"github.com/secrun/secrun/seccomp"
+)
+
+var defaultProfile = sync.OnceValue(profiles.DefaultSeccomp)
+
+// DefaultSeccompSource resolves --security-opt seccomp= values: "default"
+// is secrun's built-in profile, a path a Docker-format profile file. The
+// syscalls runc needs after the filter is loaded are added and reported.
+func DefaultSeccompSource(value string, granted []string) (*specs.LinuxSeccomp, []string, error) {
+	var p *seccomp.Profile
+	custom := value != "default"
+	if custom {
+		var err error
+		if p, err = seccomp.LoadFile(value); err != nil {
+			return nil, nil, err
+		}
+	} else {
+		p = defaultProfile()
+	}
+	s, err := p.ToOCI(granted)
+	if err != nil {
+		return nil, nil, fmt.Errorf("seccomp profile %s: %w", value, err)
+	}
+	added := seccomp.EnsureRuntimeSyscalls(s)
+	var notes []string
+	if custom && len(added) > 0 {
+		notes = append(notes, fmt.Sprintf("seccomp profile %s: allowed %s, which the runtime needs after the filter loads", value, strings.Join(added, ", ")))
+	}
+	return s, notes, nil
+}

@@ -1,0 +1,110 @@
+package runner
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// IDRange is a contiguous range of host ids that container ids 0..Size-1 map to.
+type IDRange struct {
+	HostID uint32 `json:"host_id"`
+	Size   uint32 `json:"size"`
+}
+
+// Each container gets a block of its own so that two containers never share
+// host ids: a process that escapes one container is a stranger to the others.
+// The blocks sit far above any range /etc/subuid hands out by default
+// (useradd starts at 100000 and allocates 65536 a user).
+const (
+	usernsBase      = 1 << 30
+	usernsBlockSize = 65536
+	usernsBlocks    = 4096
+)
+
+// usernsAllocator hands out per-container host id blocks, one marker file a
+// block, created with O_EXCL so that concurrent secrun processes never get the
+// same block.
+type usernsAllocator struct{ dir string }
+
+func (a usernsAllocator) allocate(owner string) (IDRange, error) {
+	if err := os.MkdirAll(a.dir, 0o700); err != nil {
+		return IDRange{}, fmt.Errorf("user namespace allocator: %w", err)
+	}
+	for i := 0; i < usernsBlocks; i++ {
+		f, err := os.OpenFile(filepath.Join(a.dir, strconv.Itoa(i)), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return IDRange{}, fmt.Errorf("user namespace allocator: %w", err)
+		}
+		_, werr := f.WriteString(owner)
+		cerr := f.Close()
+		if err := errors.Join(werr, cerr); err != nil {
+			return IDRange{}, fmt.Errorf("user namespace allocator: %w", err)
+		}
+		return IDRange{HostID: usernsBase + uint32(i)*usernsBlockSize, Size: usernsBlockSize}, nil
+	}
+	return IDRange{}, fmt.Errorf("user namespace allocator: all %d id blocks are in use; remove stopped containers with 'secrun rm'", usernsBlocks)
+}
+
+func (a usernsAllocator) release(r IDRange) error {
+	if r.HostID < usernsBase {
+		return nil
+	}
+	i := (r.HostID - usernsBase) / usernsBlockSize
+	err := os.Remove(filepath.Join(a.dir, strconv.Itoa(int(i))))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+// openUsernsFD returns a file descriptor of a user namespace with mapping r,
+// as mount_setattr(MOUNT_ATTR_IDMAP) needs. The kernel only makes user
+// namespaces for processes, so a short-lived process holds it while we open
+// its ns file: cat blocked on a pipe we control costs one fork and exec.
+func openUsernsFD(r IDRange) (int, error) {
+	catPath, err := exec.LookPath("cat")
+	if err != nil {
+		return -1, fmt.Errorf("idmapped rootfs: %w", err)
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return -1, fmt.Errorf("idmapped rootfs: %w", err)
+	}
+	defer pr.Close()
+	defer pw.Close()
+	cmd := exec.Command(catPath)
+	cmd.Stdin = pr
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags:  syscall.CLONE_NEWUSER,
+		UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(r.HostID), Size: int(r.Size)}},
+		GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(r.HostID), Size: int(r.Size)}},
+		Pdeathsig:   syscall.SIGKILL,
+	}
+	if err := cmd.Start(); err != nil {
+		return -1, fmt.Errorf("idmapped rootfs: creating a user namespace: %w", err)
+	}
+	fd, openErr := unix.Open(fmt.Sprintf("/proc/%d/ns/user", cmd.Process.Pid), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	pw.Close()
+	// cat exits on EOF; its exit status says nothing about the namespace.
+	waitErr := cmd.Wait()
+	if openErr != nil {
+		return -1, fmt.Errorf("idmapped rootfs: opening the user namespace: %w", openErr)
+	}
+	var ee *exec.ExitError
+	if waitErr != nil && !errors.As(waitErr, &ee) {
+		unix.Close(fd)
+		return -1, fmt.Errorf("idmapped rootfs: %w", waitErr)
+	}
+	return fd, nil
+}

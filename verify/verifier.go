@@ -1,0 +1,151 @@
+package verify
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"slices"
+	"strings"
+
+	"github.com/sigstore/sigstore/pkg/signature/payload"
+
+	"github.com/secrun/secrun/image"
+)
+
+// maxReasons is how many per-signature reasons a verdict's Error lists.
+const maxReasons = 3
+
+type verifier struct {
+	trust *Trust
+	cache *verdictCache
+}
+
+// NewVerifier returns the cosign-backed Verifier for t. Positive verdicts are
+// cached in memory and, when cacheDir is not empty (secrun uses
+// ROOT/verdicts), on disk.
+func NewVerifier(t *Trust, cacheDir string) Verifier {
+	return &verifier{trust: t, cache: newVerdictCache(cacheDir)}
+}
+
+func (v *verifier) Verify(ctx context.Context, s Subject) (Verdict, error) {
+	if err := ctx.Err(); err != nil {
+		return Verdict{}, fmt.Errorf("verify %s: %w", s.Ref, err)
+	}
+	if v.trust == nil {
+		return Verdict{}, errors.New("verify: no trust config loaded")
+	}
+	if s.Digest.Algorithm != "sha256" || len(s.Digest.Hex) != 64 {
+		return Verdict{}, fmt.Errorf("verify %s: %q is not a sha256 manifest digest", s.Ref, s.Digest.String())
+	}
+	digest := s.Digest.String()
+	deny := func(format string, args ...any) (Verdict, error) {
+		return Verdict{Signers: []string{}, Digest: digest, Error: fmt.Sprintf(format, args...)}, nil
+	}
+	if s.Ref == "" {
+		return deny("image %s has no reference to match against trust rules: unsigned by definition", digest)
+	}
+	r := v.trust.match(s.Ref)
+	if r == nil {
+		return deny("image %s matches no rule in trust %s: unsigned by definition (add a rule for it to verify signatures)", s.Ref, v.trust.source)
+	}
+
+	key := cacheKey(digest, r)
+	cached, ok, err := v.cache.get(key, digest)
+	if err != nil {
+		return Verdict{}, fmt.Errorf("verify %s: %w", s.Ref, err)
+	}
+	if ok {
+		cached.Cached = true
+		cached.Signers = slices.Clone(cached.Signers)
+		return cached, nil
+	}
+
+	if s.Signatures == nil {
+		return Verdict{}, fmt.Errorf("verify %s: no signature source given", s.Ref)
+	}
+	img, err := s.Signatures.Signature(s.Digest)
+	if err != nil {
+		if isNotFound(err) {
+			return deny("image %s (%s) is not signed: no %s signature artifact", s.Ref, digest, SignatureTag(s.Digest))
+		}
+		return Verdict{}, fmt.Errorf("verify %s: read signatures: %w", s.Ref, err)
+	}
+	sigs, err := readSignatures(img)
+	if err != nil {
+		if isArtifactError(err) {
+			return deny("image %s (%s): signature artifact is malformed: %v", s.Ref, digest, err)
+		}
+		return Verdict{}, fmt.Errorf("verify %s: %w", s.Ref, err)
+	}
+	if len(sigs) == 0 {
+		return deny("image %s (%s) is not signed: its signature artifact holds no signatures", s.Ref, digest)
+	}
+
+	var signers, reasons []string
+	for i, sig := range sigs {
+		if err := ctx.Err(); err != nil {
+			return Verdict{}, fmt.Errorf("verify %s: %w", s.Ref, err)
+		}
+		if err := checkClaim(sig.payload, digest); err != nil {
+			reasons = append(reasons, fmt.Sprintf("signature %d: %v", i+1, err))
+			continue
+		}
+		var why []string
+		for _, c := range r.checkers {
+			signer, err := c.check(ctx, sig, s.Digest)
+			if err != nil {
+				why = append(why, oneLine(err.Error()))
+				continue
+			}
+			if !slices.Contains(signers, signer) {
+				signers = append(signers, signer)
+			}
+		}
+		if len(why) == len(r.checkers) {
+			reasons = append(reasons, fmt.Sprintf("signature %d: %s", i+1, strings.Join(why, "; ")))
+		}
+	}
+	if len(signers) == 0 {
+		if len(reasons) > maxReasons {
+			reasons = append(reasons[:maxReasons], fmt.Sprintf("and %d more", len(reasons)-maxReasons))
+		}
+		return deny("image %s (%s): no signature verifies under rule %d of trust %s: %s",
+			s.Ref, digest, r.index, v.trust.source, strings.Join(reasons, "; "))
+	}
+	slices.Sort(signers)
+	verdict := Verdict{Verified: true, Signers: signers, Digest: digest}
+	if err := v.cache.put(key, verdict); err != nil {
+		return Verdict{}, fmt.Errorf("verify %s: %w", s.Ref, err)
+	}
+	verdict.Signers = slices.Clone(signers)
+	return verdict, nil
+}
+
+// checkClaim reads the digest a simple-signing payload names and compares it
+// with the digest being verified, for a clear message. cosign's
+// SimpleClaimVerifier repeats the same check after the signature verifies.
+func checkClaim(p []byte, digest string) error {
+	var sci payload.SimpleContainerImage
+	if err := json.Unmarshal(p, &sci); err != nil {
+		return fmt.Errorf("payload is not a cosign simple-signing document: %w", err)
+	}
+	claimed := sci.Critical.Image.DockerManifestDigest
+	if claimed != digest {
+		if claimed == "" {
+			return errors.New("payload names no image digest")
+		}
+		return fmt.Errorf("signs %s, not this image (%s): a signature copied from another image, or a manifest changed after signing", claimed, digest)
+	}
+	return nil
+}
+
+// isNotFound reports whether a SignatureSource error means "no signature".
+func isNotFound(err error) bool {
+	return errors.Is(err, ErrNoSignature) || errors.Is(err, fs.ErrNotExist) || errors.Is(err, image.ErrNotFound)
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
