@@ -36,7 +36,8 @@ type SeccompRecord struct {
 // auditTypeSeccomp is AUDIT_SECCOMP.
 const auditTypeSeccomp = "1326"
 
-// Seccomp return actions (SECCOMP_RET_*), the high 16 bits of Code.
+// Seccomp return actions (SECCOMP_RET_*), the high 16 bits of Code. The
+// kernel logs the action only, not its data (so not the errno).
 var seccompActions = map[uint32]string{
 	0x80000000: "kill_process",
 	0x00000000: "kill_thread",
@@ -62,9 +63,6 @@ func (r SeccompRecord) Denied() bool {
 	a := r.Action()
 	return a != "log" && a != "allow"
 }
-
-// Errno is the errno returned by an "errno" action.
-func (r SeccompRecord) Errno() int { return int(r.Code & 0xffff) }
 
 // AUDIT_ARCH_* values, named as libseccomp names its architectures.
 var auditArches = map[uint32]string{

@@ -173,9 +173,6 @@ func seccompEvent(c Container, r SeccompRecord) Event {
 	if name != "" {
 		fields["syscall.name"] = name
 	}
-	if r.Action() == "errno" {
-		fields["seccomp.errno"] = r.Errno()
-	}
 	if r.Signal != 0 {
 		fields["seccomp.signal"] = r.Signal
 	}

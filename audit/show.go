@@ -181,7 +181,20 @@ func details(r Record) string {
 		parts = append(parts, r.Reason)
 	}
 	if p := r.Policy; p != nil {
-		parts = append(parts, fmt.Sprintf("policy=%s violations=%d", p.Name, len(p.Violations)))
+		parts = append(parts, "policy="+p.Name)
+		var ids []string
+		for _, v := range p.Violations {
+			if m, ok := v.(map[string]any); ok {
+				if id, ok := m["id"].(string); ok {
+					ids = append(ids, id)
+				}
+			}
+		}
+		if len(ids) == len(p.Violations) && len(ids) > 0 {
+			parts = append(parts, "violations="+strings.Join(ids, ","))
+		} else if len(p.Violations) > 0 {
+			parts = append(parts, fmt.Sprintf("violations=%d", len(p.Violations)))
+		}
 	}
 	if c := r.Checkpoint; c != nil {
 		parts = append(parts, fmt.Sprintf("count=%d key=%s", c.Count, c.KeyID))

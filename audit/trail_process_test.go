@@ -27,6 +27,9 @@ import (
 
 const helperEnv = "SECRUN_AUDIT_HELPER"
 
+// extraHelpers are child bodies defined in platform-specific test files.
+var extraHelpers = map[string]func(mode string) error{}
+
 // TestHelperProcess is not a test: it is the body of a child process.
 // It appends records and reports each acknowledged one as "seq hash" on fd 3.
 func TestHelperProcess(t *testing.T) {
@@ -42,6 +45,9 @@ func TestHelperProcess(t *testing.T) {
 }
 
 func helperMain(mode string) error {
+	if h, ok := extraHelpers[mode]; ok {
+		return h(mode)
+	}
 	acks := os.NewFile(3, "acks")
 	opts := audit.Options{Host: "helper"}
 	if v := os.Getenv("AUDIT_MAXSIZE"); v != "" {

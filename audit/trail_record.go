@@ -262,6 +262,12 @@ func ParseRecord(line []byte) (Record, error) {
 	if err != nil {
 		return Record{}, err
 	}
+	// The same scan Verify uses: it refuses duplicate event fields, which
+	// encoding/json would silently resolve (last one wins).
+	info, err := scanLine(line)
+	if err != nil {
+		return Record{}, fmt.Errorf("not a trail record: %w", err)
+	}
 	var w wire[wireEvent]
 	dec := json.NewDecoder(bytes.NewReader(line))
 	dec.DisallowUnknownFields()
@@ -270,6 +276,9 @@ func ParseRecord(line []byte) (Record, error) {
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return Record{}, errors.New("not a trail record: data after the JSON object")
+	}
+	if info.seq != w.Event.Sequence || string(info.prev) != w.Event.PrevHash || string(info.action) != w.Event.Action {
+		return Record{}, errors.New("not a trail record: the event fields are ambiguous")
 	}
 	return fromWire(&w, h)
 }

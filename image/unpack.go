@@ -75,6 +75,9 @@ const (
 	whiteoutOpaque = ".wh..wh..opq"
 )
 
+// maxNameLen is PATH_MAX: nothing in a container could use a longer path.
+const maxNameLen = 4096
+
 var (
 	errAbsoluteName = errors.New("absolute name: layer entries must be relative to the image root")
 	errEscapingName = errors.New(`name contains "..": it would escape the image root`)
@@ -90,6 +93,9 @@ func cleanName(n string) (string, error) {
 	}
 	if strings.IndexByte(n, 0) >= 0 {
 		return "", errors.New("name contains a NUL byte")
+	}
+	if len(n) > maxNameLen {
+		return "", fmt.Errorf("name longer than %d bytes", maxNameLen)
 	}
 	if strings.HasPrefix(n, "/") {
 		return "", errAbsoluteName

@@ -350,7 +350,7 @@ func (u *unpacker) created(name string) {
 func (u *unpacker) removeExisting(pfd int, base, name string, keepDir bool) (kept bool, err error) {
 	var st unix.Stat_t
 	if err := unix.Fstatat(pfd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		if err == unix.ENOENT {
+		if err == unix.ENOENT || err == unix.ENOTDIR {
 			return false, nil
 		}
 		return false, fmt.Errorf("replacing %q: %w", name, err)

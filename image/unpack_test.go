@@ -567,6 +567,7 @@ func TestUnpackMalformed(t *testing.T) {
 		{"truncated gzip", imagetest.Gzip(fixture(t, "setuid.tar"))[:100], `layer is not a valid tar stream*`},
 		{"root as file", layerOf(t, imagetest.Entry{Name: ".", Type: tar.TypeReg}), `layer entry ".": only a directory can name the image root`},
 		{"empty symlink", layerOf(t, symlink("l", "")), `layer entry "l": symlink with an empty target`},
+		{"long name", layerOf(t, file(strings.Repeat("d/", 2100)+"f", "")), `layer entry "` + strings.Repeat("d/", 2100) + `f": name longer than 4096 bytes`},
 		{"hardlink to root", layerOf(t, hardlink("h", "/")), `layer entry "h": hardlink target "/" names the image root`},
 		{"hardlink to directory", layerOf(t, dir("d/"), hardlink("h", "d")), `layer entry "h": creating hardlink to "d": operation not permitted`},
 	}
@@ -589,5 +590,17 @@ func TestUnpackMalformed(t *testing.T) {
 				t.Errorf("error is more than one line: %q", err)
 			}
 		})
+	}
+}
+
+func TestUnpackThroughDanglingSymlink(t *testing.T) {
+	sb := newSandbox(t)
+	if _, err := unpack(t, sb.dest, layerOf(t, symlink("l", "/nonexistent")), image.UnpackOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := unpack(t, sb.dest, layerOf(t, file("l/f", "x")), image.UnpackOptions{})
+	sb.checkOutside(t)
+	if err == nil || !strings.HasPrefix(err.Error(), `layer entry "l/f": parent directory "l": `) || !strings.HasSuffix(err.Error(), "not a directory") {
+		t.Errorf("error %v", err)
 	}
 }

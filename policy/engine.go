@@ -102,9 +102,11 @@ func Load(ctx context.Context, spec string, opts ...Option) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := checkDataKeys(data); err != nil {
+	own, err := checkDataKeys(data)
+	if err != nil {
 		return nil, fmt.Errorf("policy %s: %w", src.name, err)
 	}
+	var extra *PolicyData
 	if o.exemptions != "" {
 		b, err := readSource(o.exemptions)
 		if err != nil {
@@ -117,6 +119,7 @@ func Load(ctx context.Context, spec string, opts ...Option) (*Engine, error) {
 		if err := applyPolicyData(data, pd); err != nil {
 			return nil, fmt.Errorf("exemptions %s: %w", o.exemptions, err)
 		}
+		extra = pd
 	}
 	hash, err := sourceHash(src, data)
 	if err != nil {
@@ -142,8 +145,13 @@ func Load(ctx context.Context, spec string, opts ...Option) (*Engine, error) {
 	if e.controls, err = loadControls(ctx, compiler, store); err != nil {
 		return nil, fmt.Errorf("policy %s: %w", src.name, err)
 	}
-	if err := checkExemptionControls(data, e.controls); err != nil {
+	if err := checkExemptionControls(own, e.controls); err != nil {
 		return nil, fmt.Errorf("policy %s: %w", src.name, err)
+	}
+	if extra != nil {
+		if err := checkExemptionControls(extra, e.controls); err != nil {
+			return nil, fmt.Errorf("exemptions %s: %w", o.exemptions, err)
+		}
 	}
 	return e, nil
 }
@@ -304,13 +312,9 @@ func loadControls(ctx context.Context, c *ast.Compiler, store storage.Store) ([]
 
 // checkExemptionControls refuses exemptions for controls the policy does not
 // have: a misspelt id would otherwise exempt nothing, silently.
-func checkExemptionControls(data map[string]any, controls []Control) error {
+func checkExemptionControls(pd *PolicyData, controls []Control) error {
 	if len(controls) == 0 {
 		return nil
-	}
-	pd, err := checkDataKeys(data)
-	if err != nil {
-		return err
 	}
 	var errs []error
 	for i, e := range pd.Exemptions {

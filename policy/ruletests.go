@@ -69,7 +69,7 @@ func describeDir(dir string) string {
 func runSourceTests(ctx context.Context, src *policySource, w io.Writer) (passed, failed int, err error) {
 	mods, err := parseModules(src)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, plainError(err)
 	}
 	data, err := mergeData(src.dataFiles)
 	if err != nil {
@@ -85,7 +85,7 @@ func runSourceTests(ctx context.Context, src *policySource, w io.Writer) (passed
 		RaiseBuiltinErrors(true)
 	ch, err := r.RunTests(ctx, nil)
 	if err != nil {
-		return 0, 0, denyLoad(src.name, fmt.Sprintf("policy tests in %s do not compile: %s", src.name, strings.Join(astErrorText(err), "; ")))
+		return 0, 0, fmt.Errorf("policy tests in %s do not compile: %s", src.name, strings.Join(astErrorText(err), "; "))
 	}
 	var results []*tester.Result
 	for res := range ch {
@@ -120,4 +120,14 @@ func runSourceTests(ctx context.Context, src *policySource, w io.Writer) (passed
 		return passed, failed, errors.Join(errors.New("policy tests interrupted"), err)
 	}
 	return passed, failed, nil
+}
+
+// plainError turns a load denial into an ordinary error: a test run that
+// cannot compile is a failed command, not a policy decision.
+func plainError(err error) error {
+	var denied *DeniedError
+	if errors.As(err, &denied) {
+		return errors.New(denied.Reason)
+	}
+	return err
 }

@@ -199,24 +199,27 @@ var defaultMCS MCSAllocator
 // computed even where SELinux is not enabled, so they can be inspected and
 // tested anywhere; ApplyLSM puts them into a spec only where SELinux runs.
 func AllocateSELinux(opts []string) (SELinuxLabels, func(), error) {
-	labels, release, err := defaultMCS.Allocate(opts)
+	labels, h, err := defaultMCS.allocate(opts)
 	if err != nil {
 		return SELinuxLabels{}, nil, err
 	}
-	// The default allocator has no StateDir, so releasing only updates
-	// memory and cannot fail; the error is checked to keep that promise
-	// visible should the default ever change.
-	return labels, func() {
-		if err := release(); err != nil {
-			panic(fmt.Sprintf("release in-memory MCS reservation: %v", err))
-		}
-	}, nil
+	// defaultMCS has no StateDir: a release only updates memory, which
+	// cannot fail.
+	return labels, h.releaseMemory, nil
 }
 
 // Allocate is AllocateSELinux on this allocator. The returned release
 // function frees the reservation; it fails only when StateDir cannot be
-// updated.
+// updated, and calling it again retries nothing and returns the same result.
 func (a *MCSAllocator) Allocate(opts []string) (SELinuxLabels, func() error, error) {
+	labels, h, err := a.allocate(opts)
+	if err != nil {
+		return SELinuxLabels{}, nil, err
+	}
+	return labels, h.release, nil
+}
+
+func (a *MCSAllocator) allocate(opts []string) (SELinuxLabels, *mcsHold, error) {
 	o, err := ParseSELinuxOptions(opts)
 	if err != nil {
 		return SELinuxLabels{}, nil, err
@@ -238,23 +241,21 @@ func (a *MCSAllocator) Allocate(opts []string) (SELinuxLabels, func() error, err
 		// domain transition applies) and a mount label on the highest pair,
 		// which no allocation hands out.
 		mcon["level"] = a.privLevel()
-		return SELinuxLabels{Mount: mcon.Get()}, func() error { return nil }, nil
+		return SELinuxLabels{Mount: mcon.Get()}, &mcsHold{}, nil
 	}
 
-	var level string
-	var release func() error
+	var h *mcsHold
 	if o.Level != "" {
 		// A level the user names may be shared on purpose (containers of
 		// one pod); it is held, not exclusively reserved.
-		level = o.Level
-		release, err = a.hold(level, false)
+		h, err = a.hold(o.Level, false)
 	} else {
-		level, release, err = a.reserveRandom()
+		h, err = a.reserveRandom()
 	}
 	if err != nil {
 		return SELinuxLabels{}, nil, err
 	}
-	pcon["level"], mcon["level"] = level, level
+	pcon["level"], mcon["level"] = h.level, h.level
 	if o.User != "" {
 		pcon["user"], mcon["user"] = o.User, o.User
 	}
@@ -267,7 +268,7 @@ func (a *MCSAllocator) Allocate(opts []string) (SELinuxLabels, func() error, err
 	if o.FileType != "" {
 		mcon["type"] = o.FileType
 	}
-	return SELinuxLabels{Process: pcon.Get(), Mount: mcon.Get()}, release, nil
+	return SELinuxLabels{Process: pcon.Get(), Mount: mcon.Get()}, h, nil
 }
 
 // InUse returns how many distinct levels this allocator currently holds.
@@ -320,10 +321,10 @@ func hostContainerContexts() (string, string, error) {
 
 // reserveRandom reserves a fresh category pair, drawn at random like
 // go-selinux does so pairs are not predictable from the container count.
-func (a *MCSAllocator) reserveRandom() (string, func() error, error) {
+func (a *MCSAllocator) reserveRandom() (*mcsHold, error) {
 	n := a.categories()
 	if n < 4 {
-		return "", nil, fmt.Errorf("MCS allocator needs at least 4 categories, has %d", n)
+		return nil, fmt.Errorf("MCS allocator needs at least 4 categories, has %d", n)
 	}
 	// The top pair belongs to label=disable mounts, so draw from n-2.
 	draw := n - 2
@@ -341,31 +342,42 @@ func (a *MCSAllocator) reserveRandom() (string, func() error, error) {
 		if level == priv {
 			continue
 		}
-		release, err := a.hold(level, true)
+		h, err := a.hold(level, true)
 		if errors.Is(err, errMCSTaken) {
 			continue
 		}
-		return level, release, err
+		return h, err
 	}
 	// Random draws kept colliding: the space is nearly full. Walk it once.
 	for c1 := uint32(0); c1 < draw; c1++ {
 		for c2 := c1 + 1; c2 < draw; c2++ {
 			level := fmt.Sprintf("s0:c%d,c%d", c1, c2)
-			release, err := a.hold(level, true)
+			h, err := a.hold(level, true)
 			if errors.Is(err, errMCSTaken) {
 				continue
 			}
-			return level, release, err
+			return h, err
 		}
 	}
-	return "", nil, fmt.Errorf("no free MCS category pair among c0..c%d: %d containers hold them all; remove stopped containers", draw-1, pairs)
+	return nil, fmt.Errorf("no free MCS category pair among c0..c%d: %d containers hold them all; remove stopped containers", draw-1, pairs)
 }
 
 var errMCSTaken = errors.New("MCS level already reserved")
 
+// mcsHold is one holder's claim on a level. The zero value holds nothing.
+type mcsHold struct {
+	a      *MCSAllocator
+	level  string
+	kernel bool   // also reserved in go-selinux's in-process set
+	holder string // the holder file under a.StateDir, if any
+
+	memOnce, fileOnce sync.Once
+	fileErr           error
+}
+
 // hold registers one holder of level. exclusive fails with errMCSTaken when
 // anyone holds it already.
-func (a *MCSAllocator) hold(level string, exclusive bool) (func() error, error) {
+func (a *MCSAllocator) hold(level string, exclusive bool) (*mcsHold, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.held == nil {
@@ -374,47 +386,63 @@ func (a *MCSAllocator) hold(level string, exclusive bool) (func() error, error) 
 	if exclusive && a.held[level] > 0 {
 		return nil, errMCSTaken
 	}
-	kernel := exclusive && selinux.GetEnabled()
-	if kernel {
+	h := &mcsHold{a: a, level: level, kernel: exclusive && selinux.GetEnabled()}
+	if h.kernel {
 		// Keep go-selinux's own reservations (used by libraries in this
 		// process) in step with ours.
-		if err := selinux.ReserveLabelV2("system_u:system_r:container_t:" + level); err != nil {
+		if err := selinux.ReserveLabelV2(kernelReservationLabel(level)); err != nil {
 			if errors.Is(err, selinux.ErrMCSAlreadyExists) {
 				return nil, errMCSTaken
 			}
 			return nil, fmt.Errorf("reserve SELinux level %s: %w", level, err)
 		}
 	}
-	var holder string
 	if a.StateDir != "" {
-		h, err := a.holdFile(level, exclusive)
+		holder, err := a.holdFile(level, exclusive)
 		if err != nil {
-			if kernel {
-				selinux.ReleaseLabel("system_u:system_r:container_t:" + level)
+			if h.kernel {
+				selinux.ReleaseLabel(kernelReservationLabel(level))
 			}
 			return nil, err
 		}
-		holder = h
+		h.holder = holder
 	}
 	a.held[level]++
-	var once sync.Once
-	var relErr error
-	return func() error {
-		once.Do(func() {
-			a.mu.Lock()
-			defer a.mu.Unlock()
-			if a.held[level]--; a.held[level] <= 0 {
-				delete(a.held, level)
-			}
-			if kernel {
-				selinux.ReleaseLabel("system_u:system_r:container_t:" + level)
-			}
-			if holder != "" {
-				relErr = releaseHoldFile(a.StateDir, level, holder)
-			}
-		})
-		return relErr
-	}, nil
+	return h, nil
+}
+
+// kernelReservationLabel is a label carrying level, for go-selinux's
+// reservation functions, which only look at the level part.
+func kernelReservationLabel(level string) string {
+	return "system_u:system_r:container_t:" + level
+}
+
+// releaseMemory drops the hold from this process's reservations.
+func (h *mcsHold) releaseMemory() {
+	if h.a == nil {
+		return
+	}
+	h.memOnce.Do(func() {
+		a := h.a
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		if a.held[h.level]--; a.held[h.level] <= 0 {
+			delete(a.held, h.level)
+		}
+		if h.kernel {
+			selinux.ReleaseLabel(kernelReservationLabel(h.level))
+		}
+	})
+}
+
+// release drops the hold everywhere, the StateDir included.
+func (h *mcsHold) release() error {
+	h.releaseMemory()
+	if h.holder == "" {
+		return nil
+	}
+	h.fileOnce.Do(func() { h.fileErr = releaseHoldFile(h.a.StateDir, h.level, h.holder) })
+	return h.fileErr
 }
 
 // holdFile records a holder of level under StateDir: the level's directory

@@ -61,6 +61,9 @@ type prepared struct {
 	image *image.Image
 	// undo releases everything prepare made; safe to call once.
 	undo func() error
+	// watchdog, when set, is started with the runtime process and returns
+	// a function that stops it.
+	watchdog func(runc *os.Process, c *Container) (stop func())
 }
 
 // record appends an audit event; a record that cannot be written stops the
@@ -442,7 +445,12 @@ func (r *Runner) runForeground(ctx context.Context, p *prepared, stdio RunIO) (c
 	}()
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	go r.watchKernel(watchCtx, c)
+	stopDog := func() {}
+	if p.watchdog != nil {
+		stopDog = p.watchdog(cmd.Process, c)
+	}
 	waitErr := cmd.Wait()
+	stopDog()
 	stopWatch()
 	close(done)
 	if msg := runcLogError(l.runcLog(c.ID)); msg != "" {
@@ -585,4 +593,20 @@ func (r *Runner) specOf(id string) (*specs.Spec, error) {
 		return nil, fmt.Errorf("container %s: corrupt spec: %w", id, err)
 	}
 	return &s, nil
+}
+
+// PlanOnly derives the spec `secrun run` would use for o, without policy,
+// bundle or runtime: for printing generated profiles.
+func (r *Runner) PlanOnly(ctx context.Context, o RunOptions) (*Plan, error) {
+	img, err := r.Store.Resolve(ctx, o.Image, image.ImportOptions{})
+	if err != nil {
+		return nil, err
+	}
+	rootfs, err := r.Store.Rootfs(ctx, img, image.UnpackOptions{Limits: image.DefaultLimits()})
+	if err != nil {
+		return nil, err
+	}
+	id := strings.Repeat("0", 64)
+	return MakePlan(PlanInput{Options: o, ID: id, Config: img.Config, Rootfs: rootfs,
+		IDs: IDRange{HostID: usernsBase, Size: usernsBlockSize}, Seccomp: r.Seccomp, Cgroups: "/secrun/" + id})
 }

@@ -125,3 +125,51 @@ func TestKernelRecordBusyboxWorkload(t *testing.T) {
 		t.Errorf("mkdir under the recorded profile: exit %d, stdout %q, stderr %q; want EPERM", denied.ExitCode, denied.Stdout, denied.Stderr)
 	}
 }
+
+// A short-lived container that forks: every child's syscalls arrive on the
+// one notify fd, WaitAttached sees runc attach while the container runs,
+// and Wait returns once the last process is gone.
+func TestKernelRecorderFollowsChildren(t *testing.T) {
+	requireRoot(t)
+	sock := filepath.Join(t.TempDir(), "rec.sock")
+	rec, err := seccomp.NewRecorder(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rec.Stop()
+	done := make(chan containerResult, 1)
+	go func() {
+		res, err := tryRunContainer(t, containerSpec{
+			Args:    []string{"/bin/sh", "-c", "sleep 1 & (mkdir /tmp/a && touch /tmp/a/b) & wait; echo done"},
+			Seccomp: seccomp.NotifyProfile(sock),
+		})
+		if err != nil {
+			t.Error(err)
+		}
+		done <- res
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := rec.WaitAttached(ctx); err != nil {
+		t.Fatal(err)
+	}
+	res := <-done
+	if res.ExitCode != 0 || res.Stdout != "done\n" {
+		t.Fatalf("exit %d stdout %q stderr %q", res.ExitCode, res.Stdout, res.Stderr)
+	}
+	waitRecorder(t, rec)
+	var names []string
+	for _, c := range rec.Syscalls() {
+		names = append(names, c.Name)
+	}
+	// Only forked children create a directory, touch a file and sleep
+	// (nanosleep itself is never notified, see NotNotified).
+	for _, alts := range [][]string{{"mkdir", "mkdirat"}, {"utimensat", "utimes", "utime"}, {"clock_nanosleep", "nanosleep"}, {"wait4", "waitid"}, {"clone", "fork", "vfork"}} {
+		if !slices.ContainsFunc(alts, func(n string) bool { return slices.Contains(names, n) || slices.Contains(seccomp.NotNotified(), n) }) {
+			t.Errorf("none of %v (made by a child process) recorded: %v", alts, names)
+		}
+	}
+	if len(rec.Containers()) != 1 {
+		t.Errorf("%d notify fds, want 1", len(rec.Containers()))
+	}
+}

@@ -306,6 +306,28 @@ func (r *Recorder) record(name string, arch specs.Arch, args []uint64, beforeExe
 	}
 }
 
+// WaitAttached blocks until runc has handed the recorder a notify fd, or
+// ctx is done. A runner uses it as the watchdog for `runc init`: if runc
+// has not attached within a few seconds, something else holds the socket
+// or runc is stuck, and the runner must SIGKILL runc's process group (runc
+// init waits for its notify fd to be answered and never gives up).
+func (r *Recorder) WaitAttached(ctx context.Context) error {
+	for {
+		r.mu.Lock()
+		done := r.received > 0
+		ch := r.changed
+		r.mu.Unlock()
+		if done {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("seccomp recorder: runc did not attach: %w", ctx.Err())
+		case <-ch:
+		}
+	}
+}
+
 // Wait blocks until the recorder has received at least one notify fd and
 // every process using any received fd has exited, or ctx is done.
 func (r *Recorder) Wait(ctx context.Context) error {

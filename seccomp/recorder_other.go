@@ -20,6 +20,9 @@ func HealthCheck(string) error { return ErrUnsupported }
 // Path needs Linux and libseccomp.
 func (r *Recorder) Path() string { return "" }
 
+// WaitAttached needs Linux and libseccomp.
+func (r *Recorder) WaitAttached(context.Context) error { return ErrUnsupported }
+
 // Wait needs Linux and libseccomp.
 func (r *Recorder) Wait(context.Context) error { return ErrUnsupported }
 

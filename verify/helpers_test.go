@@ -170,3 +170,12 @@ func runCosign(t testing.TB, env []string, args ...string) (string, error) {
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
+
+// layoutWithSignature writes sig into a fresh OCI layout under the cosign
+// name of d and returns a LayoutSignatures source reading it.
+func layoutWithSignature(t testing.TB, d v1.Hash, sig v1.Image) verify.SignatureSource {
+	t.Helper()
+	dir := t.TempDir()
+	imagetest.WriteOCILayout(t, dir, sig, verify.SignatureTag(d))
+	return verify.LayoutSignatures(dir)
+}

@@ -2,6 +2,7 @@ package verify
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -211,4 +212,59 @@ func (s staticSource) Signature(h v1.Hash) (v1.Image, error) {
 		return img, nil
 	}
 	return nil, ErrNoSignature
+}
+
+// TestCacheRejectsForgedEntries: a disk entry is only believed for the key
+// and digest it was written for.
+func TestCacheRejectsForgedEntries(t *testing.T) {
+	keys := filepath.Join("..", "testdata", "verify", "keys")
+	tr, err := NewTrust(TrustConfig{Rules: []Rule{
+		{Images: []string{"**"}, Keys: []string{"alice.pub"}, InsecureIgnoreTlog: true},
+	}}, keys, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := tr.rules[0]
+	da := "sha256:" + strings.Repeat("a", 64)
+	db := "sha256:" + strings.Repeat("b", 64)
+	dir := t.TempDir()
+	c := newVerdictCache(dir)
+	ka, kb := cacheKey(da, r), cacheKey(db, r)
+	if ka == kb {
+		t.Fatal("cache keys of two digests collide")
+	}
+	if err := c.put(ka, Verdict{Verified: true, Signers: []string{"key:x"}, Digest: da}); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, ka+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A's entry copied under B's name.
+	if err := os.WriteFile(filepath.Join(dir, kb+".json"), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := newVerdictCache(dir).get(kb, db); ok || err != nil {
+		t.Fatalf("forged entry accepted: ok=%v err=%v", ok, err)
+	}
+	if _, ok, err := newVerdictCache(dir).get(ka, da); !ok || err != nil {
+		t.Fatalf("genuine entry refused: ok=%v err=%v", ok, err)
+	}
+	// Negative verdicts are never stored.
+	if err := c.put(kb, Verdict{Digest: db, Error: "not signed"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := newVerdictCache(dir).get(kb, db); ok {
+		t.Fatal("negative verdict cached")
+	}
+	// Changing the rule (here: dropping the tlog escape hatch) changes the key.
+	tr2, err := NewTrust(TrustConfig{Rules: []Rule{
+		{Images: []string{"**"}, Keys: []string{"alice.pub"}, RekorKeys: []string{"bob.pub"}},
+	}}, keys, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cacheKey(da, tr2.rules[0]) == ka {
+		t.Fatal("cache key ignores the rule's settings")
+	}
 }

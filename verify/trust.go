@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/sha256"
 	"crypto/x509"
@@ -130,12 +131,82 @@ func LoadTrust(path string) (*Trust, error) {
 // ParseTrust parses trust config data. Relative paths in it are resolved
 // against baseDir; source names the config in error messages.
 func ParseTrust(data []byte, baseDir, source string) (*Trust, error) {
-	var cfg TrustConfig
-	if err := yaml.UnmarshalStrict(data, &cfg); err != nil {
+	js, err := yaml.YAMLToJSONStrict(data)
+	if err != nil {
+		return nil, fmt.Errorf("trust file %s is malformed: %w", source, flatError{err})
+	}
+	// encoding/json matches field names case-insensitively; a trust file
+	// must spell them exactly, so keys are checked first.
+	var doc any
+	if err := json.Unmarshal(js, &doc); err != nil {
+		return nil, fmt.Errorf("trust file %s is malformed: %w", source, flatError{err})
+	}
+	if err := checkFields(doc); err != nil {
 		return nil, fmt.Errorf("trust file %s is malformed: %w", source, err)
+	}
+	var cfg TrustConfig
+	dec := json.NewDecoder(bytes.NewReader(js))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&cfg); err != nil {
+		return nil, fmt.Errorf("trust file %s is malformed: %w", source, flatError{err})
 	}
 	return NewTrust(cfg, baseDir, source)
 }
+
+var (
+	configFields   = []string{"rules"}
+	ruleFields     = []string{"images", "keys", "identities", "roots", "intermediates", "rekorKeys", "ctlogKeys", "insecureIgnoreTlog", "insecureIgnoreSCT"}
+	identityFields = []string{"issuer", "issuerRegExp", "subject", "subjectRegExp"}
+)
+
+// checkFields rejects any key not spelt exactly as the schema spells it.
+func checkFields(doc any) error {
+	top, ok := doc.(map[string]any)
+	if !ok {
+		if doc == nil {
+			return nil
+		}
+		return errors.New("the document is not a mapping with a rules list")
+	}
+	if err := knownKeys(top, configFields, "top level"); err != nil {
+		return err
+	}
+	rules, _ := top["rules"].([]any)
+	for i, r := range rules {
+		rm, ok := r.(map[string]any)
+		if !ok {
+			continue // the typed decode reports it
+		}
+		where := fmt.Sprintf("rule %d", i+1)
+		if err := knownKeys(rm, ruleFields, where); err != nil {
+			return err
+		}
+		ids, _ := rm["identities"].([]any)
+		for j, id := range ids {
+			if im, ok := id.(map[string]any); ok {
+				if err := knownKeys(im, identityFields, fmt.Sprintf("%s identity %d", where, j+1)); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func knownKeys(m map[string]any, allowed []string, where string) error {
+	for k := range m {
+		if !slices.Contains(allowed, k) {
+			return fmt.Errorf("%s: unknown field %q (known: %s)", where, k, strings.Join(allowed, ", "))
+		}
+	}
+	return nil
+}
+
+// flatError keeps a wrapped error but prints it on one line.
+type flatError struct{ err error }
+
+func (e flatError) Error() string { return strings.Join(strings.Fields(e.err.Error()), " ") }
+func (e flatError) Unwrap() error { return e.err }
 
 // NewTrust validates cfg and loads the material it names.
 func NewTrust(cfg TrustConfig, baseDir, source string) (*Trust, error) {

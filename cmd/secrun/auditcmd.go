@@ -21,7 +21,7 @@ func newAuditCmd(g *globals) *cobra.Command {
 			files := args
 			if len(files) == 0 {
 				var err error
-				if files, err = audit.TrailFiles(g.auditPath()); err != nil {
+				if files, err = audit.Files(g.auditPath()); err != nil {
 					return err
 				}
 			}
@@ -56,7 +56,7 @@ func newAuditCmd(g *globals) *cobra.Command {
 				}
 				f.Since = t
 			}
-			files, err := audit.TrailFiles(g.auditPath())
+			files, err := audit.Files(g.auditPath())
 			if err != nil {
 				return err
 			}

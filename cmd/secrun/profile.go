@@ -1,12 +1,14 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
 	"github.com/spf13/cobra"
 
 	"github.com/secrun/secrun/profiles"
+	"github.com/secrun/secrun/runner"
 	"github.com/secrun/secrun/seccomp"
 )
 
@@ -96,4 +98,85 @@ func writeOut(cmd *cobra.Command, path string, data []byte) error {
 		return err
 	}
 	return nil
+}
+
+func newRecordCmd(g *globals) *cobra.Command {
+	var o runner.RunOptions
+	var out string
+	c := &cobra.Command{
+		Use:   "record [run flags] -o FILE IMAGE [CMD [ARG...]]",
+		Short: "Record a workload's syscalls and write a minimal default-deny seccomp profile (Docker format)",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if out == "" {
+				return errors.New("profile record needs -o FILE")
+			}
+			o.Image, o.Args = args[0], args[1:]
+			r, closeFn, err := g.runner(cmd)
+			if err != nil {
+				return err
+			}
+			defer closeFn()
+			stdio := runner.RunIO{Stdout: os.Stdout, Stderr: os.Stderr}
+			if o.Interactive {
+				stdio.Stdin = os.Stdin
+			}
+			p, code, err := r.Record(cmd.Context(), o, stdio)
+			g.exitCode = code
+			if err != nil {
+				return err
+			}
+			data, err := p.Marshal()
+			if err != nil {
+				return err
+			}
+			if err := writeOut(cmd, out, data); err != nil {
+				return err
+			}
+			oci, err := p.ToOCI(nil)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "secrun: recorded %d syscalls into %s (workload exit status %d)\n", len(seccomp.Allowed(oci)), out, code)
+			return nil
+		},
+	}
+	c.Flags().SetInterspersed(false)
+	bindRunFlags(c.Flags(), &o)
+	c.Flags().StringVarP(&out, "output", "o", "", "write the profile to FILE")
+	return c
+}
+
+func newAppArmorCmd(g *globals) *cobra.Command {
+	var o runner.RunOptions
+	c := &cobra.Command{
+		Use:   "apparmor [run flags] IMAGE [CMD [ARG...]]",
+		Short: "Print the AppArmor profile secrun generates for this container",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Image, o.Args = args[0], args[1:]
+			r, closeFn, err := g.runner(cmd)
+			if err != nil {
+				return err
+			}
+			defer closeFn()
+			plan, err := r.PlanOnly(cmd.Context(), o)
+			if err != nil {
+				return err
+			}
+			name := "secrun-default"
+			if o.Name != "" {
+				name = profiles.AppArmorProfilePrefix + o.Name
+			}
+			text, err := profiles.RenderAppArmor(name, plan.Spec)
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprint(cmd.OutOrStdout(), text)
+			return err
+		},
+	}
+	c.Flags().SetInterspersed(false)
+	bindRunFlags(c.Flags(), &o)
+	return c
 }

@@ -6,10 +6,12 @@ package testenv
 import (
 	"archive/tar"
 	"bytes"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -84,17 +86,35 @@ func StateDir(t testing.TB) string {
 	return d
 }
 
-// BuildProbe compiles testdata/probe statically and returns its path.
+var (
+	probeOnce sync.Once
+	probePath string
+	probeErr  error
+)
+
+// BuildProbe compiles testdata/probe statically, once per test binary, and
+// returns its path.
 func BuildProbe(t testing.TB) string {
 	t.Helper()
-	out := filepath.Join(t.TempDir(), "probe")
-	cmd := exec.Command("go", "build", "-o", out, "./testdata/probe")
-	cmd.Dir = ModuleRoot(t)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building the probe: %v\n%s", err, b)
+	root := ModuleRoot(t)
+	probeOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "secrun-probe-")
+		if err != nil {
+			probeErr = err
+			return
+		}
+		probePath = filepath.Join(dir, "probe")
+		cmd := exec.Command("go", "build", "-o", probePath, "./testdata/probe")
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			probeErr = fmt.Errorf("building the probe: %w\n%s", err, b)
+		}
+	})
+	if probeErr != nil {
+		t.Fatal(probeErr)
 	}
-	return out
+	return probePath
 }
 
 // ProbeImage is the busybox test image with /bin/probe added as a layer.

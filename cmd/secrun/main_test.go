@@ -1,0 +1,242 @@
+package main_test
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/secrun/secrun/image/imagetest"
+	"github.com/secrun/secrun/internal/testenv"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// secrunBin builds the secrun binary once for all tests.
+func secrunBin(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "secrun-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "secrun")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			buildErr = err
+			t.Logf("%s", out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatalf("building secrun: %v", buildErr)
+	}
+	return binPath
+}
+
+type cli struct {
+	t      *testing.T
+	bin    string
+	root   string
+	runc   string
+	layout string // oci: reference of the probe image
+}
+
+func newCLI(t *testing.T) *cli {
+	testenv.RequireRoot(t)
+	c := &cli{t: t, bin: secrunBin(t), root: testenv.StateDir(t), runc: testenv.Runc(t)}
+	dir := filepath.Join(t.TempDir(), "layout")
+	imagetest.WriteOCILayout(t, dir, testenv.ProbeImage(t), "probe")
+	c.layout = "oci:" + dir + ":probe"
+	return c
+}
+
+func (c *cli) policyFile(text string) string {
+	f := filepath.Join(c.t.TempDir(), "policy.rego")
+	if err := os.WriteFile(f, []byte(text), 0o600); err != nil {
+		c.t.Fatal(err)
+	}
+	return f
+}
+
+// run runs secrun with the test's root and runc; it returns the exit
+// status, stdout and stderr.
+func (c *cli) run(args ...string) (int, string, string) {
+	c.t.Helper()
+	full := append([]string{"--root", c.root, "--runtime", c.runc}, args...)
+	cmd := exec.Command(c.bin, full...)
+	cmd.Env = append(os.Environ(), "SECRUN_POLICY=", "SECRUN_TRUST=")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		c.t.Fatal(err)
+	}
+	return code, stdout.String(), stderr.String()
+}
+
+const allowAll = "package secrun\n\nallow := true\n"
+
+func TestExitCodes(t *testing.T) {
+	c := newCLI(t)
+	allow := c.policyFile(allowAll)
+	t.Run("container status", func(t *testing.T) {
+		code, _, stderr := c.run("--policy", allow, "run", "--rm", c.layout, "sh", "-c", "exit 42")
+		if code != 42 {
+			t.Fatalf("exit %d, want 42; stderr %s", code, stderr)
+		}
+	})
+	t.Run("stdout passes through", func(t *testing.T) {
+		code, stdout, stderr := c.run("--policy", allow, "run", "--rm", c.layout, "echo", "hello from the container")
+		if code != 0 || stdout != "hello from the container\n" {
+			t.Fatalf("exit %d stdout %q stderr %q", code, stdout, stderr)
+		}
+	})
+	t.Run("127 command not found", func(t *testing.T) {
+		code, _, stderr := c.run("--policy", allow, "run", "--rm", c.layout, "no-such-cmd")
+		if code != 127 || !strings.Contains(stderr, `"no-such-cmd" not found`) {
+			t.Fatalf("exit %d stderr %q", code, stderr)
+		}
+	})
+	t.Run("126 unsigned under the default policy", func(t *testing.T) {
+		code, stdout, stderr := c.run("run", "--rm", c.layout, "echo", "ran")
+		if code != 126 || strings.Contains(stdout, "ran") {
+			t.Fatalf("exit %d stdout %q stderr %q", code, stdout, stderr)
+		}
+		if !strings.Contains(stderr, "secrun: denied by policy: ") || !strings.Contains(strings.ToLower(stderr), "sign") {
+			t.Fatalf("denial does not say why: %q", stderr)
+		}
+	})
+	t.Run("126 privileged under baseline", func(t *testing.T) {
+		code, _, stderr := c.run("--policy", "baseline", "run", "--rm", "--privileged", c.layout, "true")
+		if code != 126 {
+			t.Fatalf("exit %d stderr %q", code, stderr)
+		}
+		for _, line := range strings.Split(strings.TrimSpace(stderr), "\n") {
+			if !strings.HasPrefix(line, "secrun: denied by policy: ") {
+				t.Errorf("violation line not in the documented form: %q", line)
+			}
+		}
+		if !strings.Contains(stderr, "privileged") || !strings.Contains(stderr, "request.privileged=true") {
+			t.Errorf("no privileged violation naming the field: %q", stderr)
+		}
+	})
+	t.Run("126 policy with a syntax error", func(t *testing.T) {
+		bad := c.policyFile("package secrun\n\nallow := \n")
+		code, _, stderr := c.run("--policy", bad, "run", "--rm", c.layout, "true")
+		if code != 126 || !strings.Contains(stderr, "policy.rego") {
+			t.Fatalf("exit %d stderr %q", code, stderr)
+		}
+	})
+}
+
+// Bad input: one line naming the thing, a non-zero exit, nothing left behind.
+func TestBadInputOneLine(t *testing.T) {
+	c := newCLI(t)
+	allow := c.policyFile(allowAll)
+	link := filepath.Join(t.TempDir(), "link")
+	if err := os.Symlink("/etc", link); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown image", []string{"run", "oci:/no/such/layout:x", "true"}, "/no/such/layout"},
+		{"bad reference", []string{"run", "Bad Ref!!", "true"}, "Bad Ref!!"},
+		{"unknown flag value", []string{"run", "--network", "bridge", c.layout, "true"}, "--network"},
+		{"bad memory", []string{"run", "--memory", "lots", c.layout, "true"}, "--memory"},
+		{"missing volume", []string{"run", "-v", "/no/such/dir:/data", c.layout, "true"}, "/no/such/dir"},
+		{"symlink volume", []string{"run", "-v", link + ":/data", c.layout, "true"}, "symlink"},
+		{"unknown capability", []string{"run", "--cap-add", "TELEPORT", c.layout, "true"}, "TELEPORT"},
+		{"unknown security-opt", []string{"run", "--security-opt", "bogus=1", c.layout, "true"}, "bogus"},
+		{"missing seccomp file", []string{"run", "--security-opt", "seccomp=/no/such.json", c.layout, "true"}, "/no/such.json"},
+		{"missing runtime", []string{"--runtime", "/no/such/runc", "run", c.layout, "true"}, "/no/such/runc"},
+		{"unknown flag", []string{"run", "--frobnicate", c.layout}, "frobnicate"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"--policy", allow}, tc.args...)
+			if tc.name == "missing runtime" {
+				// --runtime must win over the test's own.
+				args = append([]string{"--policy", allow}, tc.args...)
+			}
+			code, _, stderr := c.run(args...)
+			if code == 0 {
+				t.Fatal("succeeded")
+			}
+			lines := strings.Split(strings.TrimSpace(stderr), "\n")
+			if len(lines) != 1 || !strings.HasPrefix(lines[0], "secrun: ") || !strings.Contains(lines[0], tc.want) {
+				t.Fatalf("want one 'secrun: ...' line naming %q, got %q", tc.want, stderr)
+			}
+		})
+	}
+	entries, _ := os.ReadDir(filepath.Join(c.root, "containers"))
+	if len(entries) != 0 {
+		t.Fatalf("bad input left %d containers behind", len(entries))
+	}
+}
+
+// A custom policy that allows one extra capability makes exactly that
+// capability appear in the container's CapEff; any other is denied.
+func TestCustomPolicyCapability(t *testing.T) {
+	c := newCLI(t)
+	pol := c.policyFile(`package secrun
+
+allow := true
+
+deny contains v if {
+	some cap in input.spec.process.capabilities.bounding
+	cap != "CAP_CHOWN"
+	v := {"id": "caps", "msg": sprintf("capability %s is not allowed", [cap]), "field": "spec.process.capabilities.bounding", "fix": "only CAP_CHOWN may be added"}
+}
+`)
+	code, stdout, stderr := c.run("--policy", pol, "run", "--rm", "-u", "0", "--cap-add", "CHOWN", c.layout, "grep", "CapEff", "/proc/self/status")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !regexp.MustCompile(`CapEff:\s+0000000000000001\n`).MatchString(stdout) {
+		t.Fatalf("CAP_CHOWN (bit 0) is not the only effective capability: %q", stdout)
+	}
+	code, _, stderr = c.run("--policy", pol, "run", "--rm", "-u", "0", "--cap-add", "NET_ADMIN", c.layout, "true")
+	if code != 126 || !strings.Contains(stderr, "CAP_NET_ADMIN") {
+		t.Fatalf("NET_ADMIN: exit %d stderr %q", code, stderr)
+	}
+}
+
+func TestImageCommands(t *testing.T) {
+	c := newCLI(t)
+	archive := filepath.Join(t.TempDir(), "busybox.tar")
+	imagetest.WriteDockerArchive(t, archive, imagetest.BusyboxImage(t), "busybox:latest")
+	code, stdout, stderr := c.run("image", "import", "docker-archive:"+archive)
+	if code != 0 || !strings.HasPrefix(stdout, "sha256:") {
+		t.Fatalf("import: %d %q %q", code, stdout, stderr)
+	}
+	digest := strings.Fields(stdout)[0]
+	code, stdout, _ = c.run("image", "ls")
+	if code != 0 || !strings.Contains(stdout, "docker-archive:"+archive) {
+		t.Fatalf("ls: %d %q", code, stdout)
+	}
+	code, stdout, stderr = c.run("--policy", c.policyFile(allowAll), "run", "--rm", digest[:19], "echo", "by-digest")
+	if code != 0 || stdout != "by-digest\n" {
+		t.Fatalf("run by digest: %d %q %q", code, stdout, stderr)
+	}
+	if code, _, stderr = c.run("image", "rm", digest); code != 0 {
+		t.Fatalf("rm: %d %q", code, stderr)
+	}
+	code, stdout, _ = c.run("image", "ls")
+	if code != 0 || strings.Contains(stdout, archive) {
+		t.Fatalf("image still listed after rm: %q", stdout)
+	}
+}

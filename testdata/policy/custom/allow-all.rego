@@ -1,0 +1,3 @@
+package secrun
+
+allow := true

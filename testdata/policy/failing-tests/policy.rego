@@ -1,0 +1,5 @@
+package secrun
+
+default allow := false
+
+allow if input.request.source == "run"
