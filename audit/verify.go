@@ -178,7 +178,11 @@ func (v *verifier) file(path string, first, last bool) error {
 	ordered := make(chan *chunk, 2*workers)
 	stop := make(chan struct{})
 	defer close(stop)
-	go readChunks(f, work, ordered, stop)
+	chunkSize := verifyChunk
+	if fi, err := f.Stat(); err == nil && fi.Size() < verifyChunk {
+		chunkSize = int(fi.Size()) + 1
+	}
+	go readChunks(f, chunkSize, work, ordered, stop)
 	for range workers {
 		go func() {
 			for c := range work {
@@ -225,7 +229,7 @@ func (v *verifier) file(path string, first, last bool) error {
 // readChunks splits the file into chunks of whole lines and hands each to
 // the workers and, in order, to the chain check. It stops early when stop
 // closes.
-func readChunks(r io.Reader, work, ordered chan<- *chunk, stop <-chan struct{}) {
+func readChunks(r io.Reader, chunkSize int, work, ordered chan<- *chunk, stop <-chan struct{}) {
 	defer close(ordered)
 	defer close(work)
 	send := func(c *chunk) bool {
@@ -244,7 +248,7 @@ func readChunks(r io.Reader, work, ordered chan<- *chunk, stop <-chan struct{}) 
 	var carry []byte
 	line := 0
 	for {
-		buf := make([]byte, len(carry), max(verifyChunk, 2*len(carry)))
+		buf := make([]byte, len(carry), max(chunkSize, 2*len(carry)))
 		copy(buf, carry)
 		n, err := io.ReadFull(r, buf[len(carry):cap(buf)])
 		buf = buf[:len(carry)+n]

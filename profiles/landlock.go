@@ -8,30 +8,14 @@ import (
 	"strings"
 )
 
-// Landlock confinement of the container process.
+// LandlockInitPath is where the runner mounts secrun-init in the container.
 //
 // No mainstream OCI runtime applies Landlock, so secrun does it from inside
-// the container: the runner bind-mounts the static secrun-init binary
-// read-only at LandlockInitPath and makes it the process entrypoint with the
-// arguments InitArgs returns. secrun-init restricts itself with the ruleset
-// (Landlock domains survive execve) and then execs the real command. It fails
-// closed: if the kernel has no Landlock, the command never runs.
-//
-// The --security-opt syntax, values given without the "landlock=" prefix:
-//
-//	landlock=ro=PATH[:PATH...]   read, list and execute beneath each PATH
-//	landlock=rw=PATH[:PATH...]   all of ro, plus create, write, remove, rename
-//	landlock=default             ro=/ plus rw on /tmp, /var/tmp, /dev/shm and
-//	                             the standard character devices (each only if
-//	                             it exists in the container)
-//
-// The option may be repeated; rules add up, and a path named both ro and rw is
-// rw. Access to any path not beneath a rule is denied (EACCES), including
-// reading. Paths are container paths; they must be absolute and clean, and
-// cannot contain ':' (the separator). Landlock here covers the file system;
-// network access is governed by --network.
-
-// LandlockInitPath is where the runner mounts secrun-init in the container.
+// the container: ApplyLSM bind-mounts the static secrun-init binary read-only
+// here and makes it the process entrypoint with the arguments InitArgs
+// returns. secrun-init restricts itself with the ruleset (Landlock domains
+// survive execve) and then execs the real command. It fails closed: if the
+// kernel has no Landlock, the command never runs.
 const LandlockInitPath = "/.secrun/init"
 
 // LandlockAccess is the access a rule grants beneath its path.
@@ -85,8 +69,21 @@ var landlockDefault = []LandlockRule{
 
 const landlockHelp = "use landlock=default, landlock=ro=PATH[:PATH...] or landlock=rw=PATH[:PATH...]"
 
-// ParseLandlock parses --security-opt landlock= values (without the
-// "landlock=" prefix). No values means no Landlock: (nil, nil).
+// ParseLandlock parses --security-opt landlock= values, given without the
+// "landlock=" prefix. No values means no Landlock: (nil, nil).
+//
+//	landlock=ro=PATH[:PATH...]   read, list and execute beneath each PATH
+//	landlock=rw=PATH[:PATH...]   all of ro, plus create, write, remove, rename
+//	landlock=default             ro=/ plus rw on /tmp, /var/tmp, /dev/shm and
+//	                             the standard character and terminal devices
+//	                             (each only if it exists in the container)
+//
+// The option may be repeated; rules add up, and a path named both ro and rw is
+// rw (rules only ever grant). Any access not beneath a rule is denied with
+// EACCES, reading included; under landlock=default that leaves /proc and
+// /sys read-only. Paths are container paths; they must be absolute and clean,
+// and cannot contain ':' (the separator). Landlock here covers the file
+// system; network access is governed by --network.
 func ParseLandlock(opts []string) (*LandlockRules, error) {
 	if len(opts) == 0 {
 		return nil, nil
@@ -161,7 +158,7 @@ const (
 
 // InitArgs returns the process.args prefix that runs secrun-init with this
 // ruleset: LandlockInitPath, one flag per rule, and "--". The container's
-// command follows it: append(rules.InitArgs(), spec.Process.Args...).
+// command follows it (see WrapArgs).
 func (r *LandlockRules) InitArgs() []string {
 	args := []string{LandlockInitPath}
 	for _, rule := range r.Rules {
@@ -179,6 +176,13 @@ func (r *LandlockRules) InitArgs() []string {
 		args = append(args, flag+rule.Path)
 	}
 	return append(args, "--")
+}
+
+// WrapArgs returns args to run under secrun-init with this ruleset. ApplyLSM
+// uses it for the container's process; `secrun exec` must use it for every
+// process it adds, or that process runs without Landlock.
+func (r *LandlockRules) WrapArgs(args []string) []string {
+	return append(r.InitArgs(), args...)
 }
 
 // String renders the rules for logs and audit records, one "access=path" per

@@ -15,25 +15,9 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/secrun/secrun/internal/testenv"
 	"github.com/secrun/secrun/profiles"
 )
-
-// lsmRunc finds the runc binary: $SECRUN_RUNC, else <module root>/bin/runc,
-// else runc on PATH.
-func lsmRunc(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("SECRUN_RUNC"); p != "" {
-		return p
-	}
-	if p := filepath.Join(lsmModuleRoot(t), "bin", "runc"); fileExists(p) {
-		return p
-	}
-	p, err := exec.LookPath("runc")
-	if err != nil {
-		t.Fatal("runc not found: set SECRUN_RUNC, build it into bin/runc, or put it on PATH")
-	}
-	return p
-}
 
 func fileExists(p string) bool {
 	_, err := os.Stat(p)
@@ -152,14 +136,12 @@ func llCheck(t *testing.T, out string, want map[string]string) {
 // applies the ruleset the runner would configure through ApplyLSM, and the
 // kernel denies what the ruleset does not grant.
 func TestLandlockInContainer(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("running containers with runc needs root")
-	}
+	testenv.RequireRoot(t)
 	host := profiles.DetectLSM()
 	if !host.Landlock {
 		t.Fatalf("this kernel has no Landlock (%q); the kernel test needs it", host.Notes)
 	}
-	runc := lsmRunc(t)
+	runc := testenv.Runc(t)
 	bins := t.TempDir()
 	lsmGoBuild(t, "./cmd/secrun-init", bins)
 	lsmGoBuild(t, "./profiles/testdata/llprobe", bins)

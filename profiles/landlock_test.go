@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/secrun/secrun/internal/testenv"
 	"github.com/secrun/secrun/profiles"
 )
 
@@ -134,25 +135,6 @@ func FuzzParseLandlock(f *testing.F) {
 	})
 }
 
-// lsmModuleRoot is the directory holding go.mod.
-func lsmModuleRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the test's directory")
-		}
-		dir = parent
-	}
-}
-
 // lsmGoBuild builds a static binary of pkg (relative to the module root)
 // into dir.
 func lsmGoBuild(t testing.TB, pkg, dir string) string {
@@ -163,7 +145,7 @@ func lsmGoBuild(t testing.TB, pkg, dir string) string {
 	}
 	out := filepath.Join(dir, path.Base(pkg))
 	cmd := exec.Command(goBin, "build", "-o", out, pkg)
-	cmd.Dir = lsmModuleRoot(t)
+	cmd.Dir = testenv.ModuleRoot(t)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build %s: %v\n%s", pkg, err, b)

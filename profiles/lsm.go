@@ -378,7 +378,7 @@ func applyLandlock(spec *specs.Spec, host HostLSM, req LSMRequest) error {
 		Source:      req.InitBinary,
 		Options:     []string{"bind", "ro", "nosuid", "nodev"},
 	})
-	spec.Process.Args = append(req.Landlock.InitArgs(), spec.Process.Args...)
+	spec.Process.Args = req.Landlock.WrapArgs(spec.Process.Args)
 	return nil
 }
 

@@ -154,7 +154,7 @@ func (r *Runner) prepare(ctx context.Context, o RunOptions) (p *prepared, err er
 	}
 
 	host := r.host()
-	lsmUndo, warnings, err := applyLSM(plan, host, id)
+	lsmUndo, warnings, err := applyLSM(plan, host, id, filepath.Join(r.Root, "selinux", "mcs"))
 	if lsmUndo != nil {
 		undo = append(undo, lsmUndo)
 	}
@@ -253,7 +253,7 @@ func hostInfo(h profiles.HostLSM) policy.HostInfo {
 // applyLSM puts AppArmor, SELinux and Landlock confinement into the plan's
 // spec as far as the host enforces them. undo releases what it reserved
 // (an SELinux category pair, a loaded AppArmor profile).
-func applyLSM(plan *Plan, host profiles.HostLSM, id string) (undo func() error, warnings []string, err error) {
+func applyLSM(plan *Plan, host profiles.HostLSM, id, mcsDir string) (undo func() error, warnings []string, err error) {
 	req := profiles.LSMRequest{ContainerID: id, AppArmor: plan.Request.AppArmor, Label: plan.Request.Label}
 	if len(plan.Request.Landlock) > 0 {
 		if req.Landlock, err = profiles.ParseLandlock(plan.Request.Landlock); err != nil {
@@ -263,14 +263,25 @@ func applyLSM(plan *Plan, host profiles.HostLSM, id string) (undo func() error, 
 			return nil, nil, err
 		}
 	}
-	var release []func()
+	var release []func() error
 	if host.SELinux {
-		labels, rel, err := profiles.AllocateSELinux(plan.Request.Label)
+		// Category pairs are reserved on disk so that separate secrun
+		// processes never hand out the same pair.
+		alloc := &profiles.MCSAllocator{StateDir: mcsDir}
+		labels, rel, err := alloc.Allocate(plan.Request.Label)
 		if err != nil {
 			return nil, nil, err
 		}
 		req.SELinux = labels
 		release = append(release, rel)
+		for _, v := range plan.Volumes {
+			if v.Relabel == "" {
+				continue
+			}
+			if err := profiles.RelabelVolume(v.Resolved, labels.Mount, v.Relabel == "z"); err != nil {
+				return joinRelease(release), nil, fmt.Errorf("relabelling volume %s: %w", v.Source, err)
+			}
+		}
 	}
 	loaded := false
 	req.LoadAppArmor = func(text string) error {
@@ -281,16 +292,20 @@ func applyLSM(plan *Plan, host profiles.HostLSM, id string) (undo func() error, 
 		return nil
 	}
 	warnings, err = profiles.ApplyLSM(plan.Spec, host, req)
-	undo = func() error {
-		for _, f := range release {
-			f()
-		}
-		if loaded {
-			return profiles.UnloadAppArmor(profiles.AppArmorProfilePrefix + id)
-		}
-		return nil
+	if loaded {
+		release = append(release, func() error { return profiles.UnloadAppArmor(profiles.AppArmorProfilePrefix + id) })
 	}
-	return undo, warnings, err
+	return joinRelease(release), warnings, err
+}
+
+func joinRelease(fs []func() error) func() error {
+	return func() error {
+		var errs []error
+		for _, f := range fs {
+			errs = append(errs, f())
+		}
+		return errors.Join(errs...)
+	}
 }
 
 // verify returns the signature verdict. A verifier that cannot check fails

@@ -215,16 +215,53 @@ func (p *Profile) Clone() *Profile {
 	if p == nil {
 		return nil
 	}
-	b, err := json.Marshal(p)
-	if err != nil {
-		// Every field of Profile marshals; a failure means memory corruption.
-		panic(fmt.Sprintf("seccomp: cloning profile: %v", err))
+	c := *p
+	c.DefaultErrnoRet = cloneUint(p.DefaultErrnoRet)
+	c.Architectures = slices.Clone(p.Architectures)
+	c.Flags = slices.Clone(p.Flags)
+	c.Extra = cloneExtra(p.Extra)
+	if p.ArchMap != nil {
+		c.ArchMap = make([]Architecture, len(p.ArchMap))
+		for i, m := range p.ArchMap {
+			c.ArchMap[i] = Architecture{Arch: m.Arch, SubArches: slices.Clone(m.SubArches)}
+		}
 	}
-	var c Profile
-	if err := json.Unmarshal(b, &c); err != nil {
-		panic(fmt.Sprintf("seccomp: cloning profile: %v", err))
+	if p.Syscalls != nil {
+		c.Syscalls = make([]Syscall, len(p.Syscalls))
+		for i, s := range p.Syscalls {
+			s.Names = slices.Clone(s.Names)
+			s.ErrnoRet = cloneUint(s.ErrnoRet)
+			s.Args = slices.Clone(s.Args)
+			s.Includes = s.Includes.clone()
+			s.Excludes = s.Excludes.clone()
+			s.Extra = cloneExtra(s.Extra)
+			c.Syscalls[i] = s
+		}
 	}
 	return &c
+}
+
+func (f *Filter) clone() *Filter {
+	if f == nil {
+		return nil
+	}
+	c := Filter{Caps: slices.Clone(f.Caps), Arches: slices.Clone(f.Arches)}
+	if f.MinKernel != nil {
+		k := *f.MinKernel
+		c.MinKernel = &k
+	}
+	return &c
+}
+
+func cloneExtra(m map[string]json.RawMessage) map[string]json.RawMessage {
+	if m == nil {
+		return nil
+	}
+	c := make(map[string]json.RawMessage, len(m))
+	for k, v := range m {
+		c[k] = slices.Clone(v)
+	}
+	return c
 }
 
 var profileFields = []string{"defaultAction", "defaultErrnoRet", "architectures", "flags",

@@ -233,3 +233,25 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestCloneIsDeep(t *testing.T) {
+	p := mustParse(t, "conditional.json")
+	p.Extra = map[string]json.RawMessage{"x": json.RawMessage(`1`)}
+	before, err := p.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := p.Clone()
+	c.Syscalls[0].Names[0] = "changed"
+	c.Syscalls[1].Includes.Caps[0] = "CAP_CHANGED"
+	c.ArchMap[0].SubArches[0] = "SCMP_ARCH_CHANGED"
+	*c.DefaultErrnoRet = 99
+	c.Extra["x"][0] = '2'
+	after, err := p.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(before) != string(after) {
+		t.Errorf("Clone shares memory with the original:\n%s\n%s", before, after)
+	}
+}

@@ -145,7 +145,7 @@ func (r *Recorder) accept() {
 // notify fd attached.
 func (r *Recorder) receive(c *net.UnixConn) {
 	defer c.Close()
-	if err := c.SetReadDeadline(time.Now().Add(30 * time.Second)); err != nil {
+	if err := c.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
 		r.fail(fmt.Errorf("seccomp recorder: %w", err))
 		return
 	}

@@ -86,7 +86,7 @@ func TestRuntimeSyscallsWithoutNoNewPrivsIsSuperset(t *testing.T) {
 			t.Errorf("%s missing without no_new_privs", n)
 		}
 	}
-	for _, n := range []string{"exit", "exit_group", "execve", "futex", "setresuid", "capset"} {
+	for _, n := range []string{"exit", "exit_group", "execve", "futex", "setuid", "capset", "prctl"} {
 		if !slices.Contains(priv, n) {
 			t.Errorf("%s missing", n)
 		}

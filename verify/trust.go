@@ -73,7 +73,9 @@ type Rule struct {
 }
 
 // Identity matches a keyless certificate: exactly one of Issuer and
-// IssuerRegExp, and exactly one of Subject and SubjectRegExp.
+// IssuerRegExp, and exactly one of Subject and SubjectRegExp. Subject is
+// matched against the certificate's subject alternative names (an email or
+// URI). Regular expressions are Go syntax and must be anchored (^...$).
 type Identity struct {
 	Issuer        string `json:"issuer,omitempty"`
 	IssuerRegExp  string `json:"issuerRegExp,omitempty"`
@@ -364,6 +366,11 @@ func checkIdentity(id Identity) error {
 		}
 		if _, err := regexp.Compile(re); err != nil {
 			return fmt.Errorf("bad regular expression %q: %w", re, err)
+		}
+		// cosign matches regular expressions anywhere in the string, so
+		// "example\.com" would also admit "example.com.evil.test".
+		if !strings.HasPrefix(re, "^") || !strings.HasSuffix(re, "$") {
+			return fmt.Errorf("regular expression %q must be anchored with ^ and $ (unanchored, it matches inside longer names)", re)
 		}
 	}
 	return nil

@@ -79,6 +79,7 @@ func TestParseTrust(t *testing.T) {
 		{"identity without subject", "rules:\n- images: [\"**\"]\n  identities: [{issuer: https://i}]\n  insecureIgnoreTlog: true\n", "subject"},
 		{"identity with both issuers", "rules:\n- images: [\"**\"]\n  identities: [{issuer: https://i, issuerRegExp: x, subject: a}]\n  insecureIgnoreTlog: true\n", "exactly one of issuer"},
 		{"bad regexp", "rules:\n- images: [\"**\"]\n  identities: [{issuer: https://i, subjectRegExp: \"(\"}]\n  insecureIgnoreTlog: true\n", "bad regular expression"},
+		{"unanchored regexp", "rules:\n- images: [\"**\"]\n  identities: [{issuer: https://i, subjectRegExp: \"alice@example\\\\.com\"}]\n  roots: [alice.pub]\n  insecureIgnoreTlog: true\n", "must be anchored"},
 		{"root that is not a certificate", "rules:\n- images: [\"**\"]\n  keys: [alice.pub]\n  roots: [alice.pub]\n  insecureIgnoreTlog: true\n", "not a PEM certificate"},
 		{"string for bool", "rules:\n- images: [\"**\"]\n  keys: [alice.pub]\n  insecureIgnoreTlog: \"yes\"\n", "malformed"},
 	}

@@ -263,3 +263,39 @@ true`
 		}
 	}
 }
+
+// BenchmarkExec compares starting a command directly with starting it under
+// secrun-init with the default ruleset: the cost Landlock adds per process.
+func BenchmarkExec(b *testing.B) {
+	dir := b.TempDir()
+	bin := filepath.Join(dir, "secrun-init")
+	cmd := exec.Command(goBin(), "build", "-o", bin, ".")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("go build: %v\n%s", err, out)
+	}
+	sh, err := exec.LookPath("busybox")
+	if err != nil {
+		b.Fatal(err)
+	}
+	rules, err := profiles.ParseLandlock([]string{"default"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	initArgs := rules.InitArgs()[1:]
+	for _, bc := range []struct {
+		name string
+		argv []string
+	}{
+		{"direct", []string{sh, "true"}},
+		{"secrun-init", append(append([]string{bin}, initArgs...), sh, "true")},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				if out, err := exec.Command(bc.argv[0], bc.argv[1:]...).CombinedOutput(); err != nil {
+					b.Fatalf("%v: %s", err, out)
+				}
+			}
+		})
+	}
+}

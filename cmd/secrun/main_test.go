@@ -7,40 +7,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/secrun/secrun/image/imagetest"
 	"github.com/secrun/secrun/internal/testenv"
 )
-
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
-// secrunBin builds the secrun binary once for all tests.
-func secrunBin(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "secrun-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "secrun")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
-		if err != nil {
-			buildErr = err
-			t.Logf("%s", out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatalf("building secrun: %v", buildErr)
-	}
-	return binPath
-}
 
 type cli struct {
 	t      *testing.T
@@ -52,7 +23,7 @@ type cli struct {
 
 func newCLI(t *testing.T) *cli {
 	testenv.RequireRoot(t)
-	c := &cli{t: t, bin: secrunBin(t), root: testenv.StateDir(t), runc: testenv.Runc(t)}
+	c := &cli{t: t, bin: testenv.SecrunBinary(t), root: testenv.StateDir(t), runc: testenv.Runc(t)}
 	dir := filepath.Join(t.TempDir(), "layout")
 	imagetest.WriteOCILayout(t, dir, testenv.ProbeImage(t), "probe")
 	c.layout = "oci:" + dir + ":probe"

@@ -153,3 +153,32 @@ func LayerFromFiles(files map[string][]byte, mode int64) (v1.Layer, error) {
 	data := buf.Bytes()
 	return tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
 }
+
+var (
+	secrunOnce sync.Once
+	secrunPath string
+	secrunErr  error
+)
+
+// SecrunBinary builds cmd/secrun once per test binary and returns its path.
+func SecrunBinary(t testing.TB) string {
+	t.Helper()
+	root := ModuleRoot(t)
+	secrunOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "secrun-bin-")
+		if err != nil {
+			secrunErr = err
+			return
+		}
+		secrunPath = filepath.Join(dir, "secrun")
+		cmd := exec.Command("go", "build", "-o", secrunPath, "./cmd/secrun")
+		cmd.Dir = root
+		if b, err := cmd.CombinedOutput(); err != nil {
+			secrunErr = fmt.Errorf("building secrun: %w\n%s", err, b)
+		}
+	})
+	if secrunErr != nil {
+		t.Fatal(secrunErr)
+	}
+	return secrunPath
+}
