@@ -53,6 +53,16 @@ func newSandbox(t testing.TB) *sandbox {
 	dest := filepath.Join(top, "a", "b", "c", "d", "dest")
 	must(t, os.MkdirAll(dest, 0o755))
 	s := &sandbox{top: top, dest: dest}
+	// Without root, read-only directories from a layer would keep TempDir
+	// from cleaning up; this runs before its RemoveAll.
+	t.Cleanup(func() {
+		filepath.WalkDir(dest, func(p string, d fs.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				os.Chmod(p, 0o755)
+			}
+			return nil
+		})
+	})
 	s.before = s.snapshot(t)
 	s.passwdNlink = nlink(t, "/etc/passwd")
 	for _, m := range hostMarkers {

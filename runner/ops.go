@@ -328,3 +328,23 @@ func landlockPrefix(args []string) []string {
 	}
 	return nil
 }
+
+// RemoveImage removes an image from the store unless a container (running
+// or exited, until `secrun rm`) still uses it: its rootfs is the lower layer
+// of the container's root filesystem.
+func (r *Runner) RemoveImage(ref string) error {
+	img, err := r.Store.Get(ref)
+	if err != nil {
+		return err
+	}
+	cs, err := r.layout().list()
+	if err != nil {
+		return err
+	}
+	for _, c := range cs {
+		if c.ImageDigest == img.Digest.String() {
+			return fmt.Errorf("image %s is used by container %s: remove the container first ('secrun rm %s')", ref, short(c.ID), short(c.ID))
+		}
+	}
+	return r.Store.Remove(ref)
+}

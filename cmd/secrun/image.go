@@ -21,6 +21,9 @@ func newImageCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if insecure {
+				fmt.Fprintln(cmd.ErrOrStderr(), "secrun: WARNING: --insecure-registry: fetching over plain HTTP; the image is still checked by digest and signature")
+			}
 			img, err := st.Import(cmd.Context(), args[0], image.ImportOptions{Insecure: insecure})
 			if err != nil {
 				return err
@@ -56,12 +59,13 @@ func newImageCmd(g *globals) *cobra.Command {
 		Short: "Remove images and the blobs only they used",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := g.store()
+			r, closeFn, err := g.runner(cmd)
 			if err != nil {
 				return err
 			}
+			defer closeFn()
 			for _, ref := range args {
-				if err := st.Remove(ref); err != nil {
+				if err := r.RemoveImage(ref); err != nil {
 					return err
 				}
 				fmt.Fprintln(cmd.OutOrStdout(), ref)
