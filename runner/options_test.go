@@ -11,7 +11,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
-func testSeccomp(value string, _ []string) (*specs.LinuxSeccomp, []string, error) {
+func testSeccomp(value string, _ []string, _ bool) (*specs.LinuxSeccomp, []string, error) {
 	return &specs.LinuxSeccomp{DefaultAction: specs.ActErrno}, nil, nil
 }
 

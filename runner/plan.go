@@ -24,7 +24,7 @@ import (
 // given capability set: "default" is secrun's built-in profile, anything else
 // but "unconfined" a Docker-format profile file. The capability set is an
 // argument because Docker-format profiles allow syscalls per capability.
-type SeccompSource func(value string, granted []string) (*specs.LinuxSeccomp, []string, error)
+type SeccompSource func(value string, granted []string, noNewPrivileges bool) (*specs.LinuxSeccomp, []string, error)
 
 // PlanInput is everything a spec is derived from. Nothing is read from
 // globals: the same inputs give the same spec.
@@ -145,7 +145,7 @@ func MakePlan(in PlanInput) (*Plan, error) {
 		if in.Seccomp == nil {
 			return nil, errors.New("no seccomp profile source configured")
 		}
-		sc, notes, err = in.Seccomp(so.Seccomp, granted)
+		sc, notes, err = in.Seccomp(so.Seccomp, granted, so.NoNewPrivileges)
 		if err != nil {
 			return nil, err
 		}

@@ -47,7 +47,7 @@ func (r *Runner) Record(ctx context.Context, o RunOptions, stdio RunIO) (*seccom
 		return nil, ExitSecrun, err
 	}
 	rr := *r
-	rr.Seccomp = func(string, []string) (*specs.LinuxSeccomp, []string, error) {
+	rr.Seccomp = func(string, []string, bool) (*specs.LinuxSeccomp, []string, error) {
 		return seccomp.NotifyProfile(rec.Path()), nil, nil
 	}
 	p, err := rr.prepare(ctx, o)
@@ -55,8 +55,13 @@ func (r *Runner) Record(ctx context.Context, o RunOptions, stdio RunIO) (*seccom
 		return nil, ExitCode(err), err
 	}
 	p.watchdog = func(runc *os.Process, c *Container) func() {
-		t := time.AfterFunc(RecordTimeout, func() {
-			if len(rec.Containers()) > 0 {
+		// runc init blocks until the agent holds the notify fd; one that
+		// never gets there is killed, with everything in its cgroup.
+		attachCtx, cancel := context.WithTimeout(ctx, RecordTimeout)
+		go func() {
+			defer cancel()
+			err := rec.WaitAttached(attachCtx)
+			if err == nil || errors.Is(attachCtx.Err(), context.Canceled) {
 				return
 			}
 			r.warnf("runc init did not reach the seccomp recorder within %s: killing it", RecordTimeout)
@@ -68,8 +73,8 @@ func (r *Runner) Record(ctx context.Context, o RunOptions, stdio RunIO) (*seccom
 			if err := runc.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
 				r.warnf("killing runc: %v", err)
 			}
-		})
-		return func() { t.Stop() }
+		}()
+		return cancel
 	}
 	code, runErr := rr.runForeground(ctx, p, stdio)
 	if runErr != nil {

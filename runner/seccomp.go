@@ -15,8 +15,9 @@ var defaultProfile = sync.OnceValue(profiles.DefaultSeccomp)
 
 // DefaultSeccompSource resolves --security-opt seccomp= values: "default"
 // is secrun's built-in profile, a path a Docker-format profile file. The
-// syscalls runc needs after the filter is loaded are added and reported.
-func DefaultSeccompSource(value string, granted []string) (*specs.LinuxSeccomp, []string, error) {
+// syscalls runc needs after the filter is loaded are added, and reported for
+// custom profiles.
+func DefaultSeccompSource(value string, granted []string, noNewPrivileges bool) (*specs.LinuxSeccomp, []string, error) {
 	var p *seccomp.Profile
 	custom := value != "default"
 	if custom {
@@ -31,7 +32,9 @@ func DefaultSeccompSource(value string, granted []string) (*specs.LinuxSeccomp, 
 	if err != nil {
 		return nil, nil, fmt.Errorf("seccomp profile %s: %w", value, err)
 	}
-	added := seccomp.EnsureRuntimeSyscalls(s)
+	// Without no_new_privs runc loads the filter earlier and needs more
+	// syscalls after it.
+	added := seccomp.EnsureRuntimeSyscallsFor(s, noNewPrivileges)
 	var notes []string
 	if custom && len(added) > 0 {
 		notes = append(notes, fmt.Sprintf("seccomp profile %s: allowed %s, which the runtime needs after the filter loads", value, strings.Join(added, ", ")))

@@ -36,19 +36,20 @@ func TestKernelDefaultProfileLogsDenials(t *testing.T) {
 	if auditdRunning(t) {
 		t.Skip("auditd takes the audit records; this test reads them from the kernel log")
 	}
-	kmsg, err := os.OpenFile("/dev/kmsg", os.O_RDONLY|unix.O_NONBLOCK, 0)
+	// Raw fd reads: an *os.File would park on the netpoller instead of
+	// returning EAGAIN at the end of the log.
+	kmsg, err := unix.Open("/dev/kmsg", unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer kmsg.Close()
-	if _, err := unix.Seek(int(kmsg.Fd()), 0, unix.SEEK_END); err != nil {
+	defer unix.Close(kmsg)
+	if _, err := unix.Seek(kmsg, 0, unix.SEEK_END); err != nil {
 		t.Fatal(err)
 	}
 	s, err := defaultProfile(t).ToOCI(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.Flags = nil
 	res := runContainer(t, containerSpec{Args: []string{"/bin/probe", "io_uring_setup:0,0"}, Seccomp: s})
 	if strings.TrimSpace(res.Stdout) != "io_uring_setup EPERM" {
 		t.Fatalf("probe: %q %q", res.Stdout, res.Stderr)
@@ -61,7 +62,7 @@ func TestKernelDefaultProfileLogsDenials(t *testing.T) {
 	buf := make([]byte, 8192)
 	var seen []string
 	for {
-		n, err := kmsg.Read(buf)
+		n, err := unix.Read(kmsg, buf)
 		if errors.Is(err, unix.EAGAIN) {
 			break
 		}

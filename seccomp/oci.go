@@ -83,9 +83,13 @@ func (p *Profile) ToOCIFor(t Target) (*specs.LinuxSeccomp, error) {
 			break
 		}
 	}
+	var gated []string
 	for i := range p.Syscalls {
 		s := &p.Syscalls[i]
 		if !s.applies(t, granted) {
+			if s.capabilityGated(granted) {
+				gated = append(gated, s.names()...)
+			}
 			continue
 		}
 		out.Syscalls = append(out.Syscalls, specs.LinuxSyscall{
@@ -95,7 +99,61 @@ func (p *Profile) ToOCIFor(t Target) (*specs.LinuxSeccomp, error) {
 			Args:     slices.Clone(s.Args),
 		})
 	}
+	if rule := capabilityDenials(out, gated); rule != nil {
+		out.Syscalls = append(out.Syscalls, *rule)
+	}
 	return out, nil
+}
+
+// capabilityGated reports whether a rule is left out only because of the
+// capabilities granted (Docker's includes.caps / excludes.caps).
+func (s *Syscall) capabilityGated(granted map[string]bool) bool {
+	if in := s.Includes; in != nil {
+		for _, c := range in.Caps {
+			if !granted[c] {
+				return true
+			}
+		}
+	}
+	if e := s.Excludes; e != nil {
+		for _, c := range e.Caps {
+			if granted[c] {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// capabilityDenials answers EPERM, as the kernel would without the
+// capability, for syscalls the profile knows but allows only with a
+// capability the container lacks (sethostname without CAP_SYS_ADMIN).
+// Without it they would get the default errno, which in secrun's profile is
+// ENOSYS, meant for syscalls the profile does not know, so that a newer libc
+// falls back instead of failing. Names with any rule of their own are left
+// alone: their rule decides.
+func capabilityDenials(out *specs.LinuxSeccomp, gated []string) *specs.LinuxSyscall {
+	eperm := uint(1)
+	if out.DefaultAction != specs.ActErrno || out.DefaultErrnoRet == nil || *out.DefaultErrnoRet == eperm {
+		return nil
+	}
+	ruled := map[string]bool{}
+	for _, r := range out.Syscalls {
+		for _, n := range r.Names {
+			ruled[n] = true
+		}
+	}
+	var names []string
+	for _, n := range gated {
+		if !ruled[n] && !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	slices.Sort(names)
+	return &specs.LinuxSyscall{Names: names, Action: specs.ActErrno, ErrnoRet: &eperm}
 }
 
 func goArchSpec(filterArch string) specs.Arch {

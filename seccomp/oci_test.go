@@ -1,6 +1,7 @@
 package seccomp_test
 
 import (
+	"fmt"
 	"reflect"
 	"slices"
 	"testing"
@@ -155,5 +156,45 @@ func TestDockerDefaultResolvesLikeDocker(t *testing.T) {
 		if slices.Contains(allowed, n) {
 			t.Errorf("Docker's default with Docker's caps should not allow %s", n)
 		}
+	}
+}
+
+// A syscall the profile allows only with a capability gets EPERM without
+// it, as the kernel would answer; ENOSYS stays for syscalls the profile
+// does not know.
+func TestCapabilityGatedSyscallsGetEPERM(t *testing.T) {
+	enosys := uint(38)
+	p := &seccomp.Profile{
+		DefaultAction:   specs.ActErrno,
+		DefaultErrnoRet: &enosys,
+		Syscalls: []seccomp.Syscall{
+			{Names: []string{"read"}, Action: specs.ActAllow},
+			{Names: []string{"sethostname"}, Action: specs.ActAllow, Includes: &seccomp.Filter{Caps: []string{"CAP_SYS_ADMIN"}}},
+		},
+	}
+	action := func(s *specs.LinuxSeccomp, name string) string {
+		for _, r := range s.Syscalls {
+			if slices.Contains(r.Names, name) {
+				if r.ErrnoRet != nil {
+					return fmt.Sprintf("%s/%d", r.Action, *r.ErrnoRet)
+				}
+				return string(r.Action)
+			}
+		}
+		return "default"
+	}
+	without, err := p.ToOCI(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := action(without, "sethostname"); got != "SCMP_ACT_ERRNO/1" {
+		t.Errorf("sethostname without CAP_SYS_ADMIN: %s, want EPERM", got)
+	}
+	with, err := p.ToOCI([]string{"CAP_SYS_ADMIN"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := action(with, "sethostname"); got != string(specs.ActAllow) {
+		t.Errorf("sethostname with CAP_SYS_ADMIN: %s, want allow", got)
 	}
 }

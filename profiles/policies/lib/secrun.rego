@@ -232,6 +232,16 @@ inside(p, pattern) if {
 	}
 }
 
+# The fast forms used on every evaluation: plain string prefixes, one builtin
+# call per set. dir_prefix("/a") == "/a/"; dir_prefix("/") == "/".
+dir_prefix(p) := "/" if p == "/" else := concat("", [p, "/"])
+
+# "/etc/" is "/etc"; "/" stays "/".
+clean_path(p) := "/" if trim_right(p, "/") == "" else := trim_right(p, "/")
+
+# checkable(p) is true for a clean absolute path, computed once per mount.
+checkable(p) := false if unclean(p) else := true
+
 basename(p) := b if {
 	parts := split(trim_right(p, "/"), "/")
 	b := parts[count(parts) - 1]
@@ -257,10 +267,9 @@ is_bind_volume(v) if not v.type == "tmpfs"
 
 is_bind_mount(m) if m.type == "bind"
 
-is_bind_mount(m) if {
-	some o in m.options
-	o in {"bind", "rbind"}
-}
+is_bind_mount(m) if "rbind" in m.options
+
+is_bind_mount(m) if "bind" in m.options
 
 from_volume(m) if {
 	some v in input.request.volumes
@@ -275,6 +284,8 @@ host_paths contains hp if {
 	p := volume_path(v)
 	hp := {
 		"path": p,
+		"clean": clean_path(p),
+		"checkable": checkable(p),
 		"field": sprintf("request.volumes[%d].%s=%s", [i, volume_key(v), p]),
 		"fix": sprintf("remove -v %s:%s", [object.get(v, "source", ""), object.get(v, "destination", "")]),
 	}
@@ -287,6 +298,8 @@ host_paths contains hp if {
 	src := object.get(m, "source", "")
 	hp := {
 		"path": src,
+		"clean": clean_path(src),
+		"checkable": checkable(src),
 		"field": sprintf("spec.mounts[%d].source=%s", [i, src]),
 		"fix": sprintf("remove the bind mount of %s at %s", [src, object.get(m, "destination", "")]),
 	}
@@ -294,7 +307,7 @@ host_paths contains hp if {
 
 unclean_mounts contains f if {
 	some hp in host_paths
-	unclean(hp.path)
+	hp.checkable == false
 	f := {
 		"msg": sprintf("host path %q is not a clean absolute path, so it cannot be checked", [hp.path]),
 		"field": hp.field,
@@ -304,15 +317,33 @@ unclean_mounts contains f if {
 
 sensitive_mounts contains f if {
 	some hp in host_paths
-	not unclean(hp.path)
-	some e in sensitive_paths
-	sensitive_hit(hp.path, e)
+	hp.checkable
+	sensitive(hp.clean)
 	f := {
-		"msg": sprintf("host path %s exposes %s", [hp.path, sensitive_reason(hp.path)]),
+		"msg": sprintf("host path %s exposes %s", [hp.path, sensitive_reason(hp.clean)]),
 		"field": hp.field,
 		"fix": hp.fix,
 	}
 }
+
+# sensitive_paths as literal sets: a comprehension would be rebuilt on every
+# evaluation. secrun_test.rego pins them to the list above.
+sensitive_path_set := {
+	"/", "/boot", "/dev", "/etc", "/proc", "/sys", "/root", "/usr", "/bin", "/sbin", "/lib",
+	"/lib64", "/var", "/run", "/var/run", "/var/lib/docker", "/var/lib/containerd",
+	"/var/lib/containers", "/var/lib/kubelet",
+}
+
+sensitive_subtree_prefixes := {"/boot/", "/dev/", "/etc/", "/proc/", "/sys/", "/root/"}
+
+# p is a sensitive path, lies inside a sensitive subtree, or contains a
+# sensitive path. Same answer as sensitive_hit over every entry, in three
+# builtin calls.
+sensitive(p) if p in sensitive_path_set
+
+sensitive(p) if strings.any_prefix_match(p, sensitive_subtree_prefixes)
+
+sensitive(p) if strings.any_prefix_match(sensitive_path_set, dir_prefix(p))
 
 sensitive_hit(p, e) if covers(p, e.path)
 
@@ -345,9 +376,9 @@ sensitive_mounts contains f if some f in unclean_mounts
 
 runtime_socket_mounts contains f if {
 	some hp in host_paths
-	not unclean(hp.path)
-	hits := sort([s | some s in runtime_sockets; covers(hp.path, s)])
-	count(hits) > 0
+	hp.checkable
+	covers_a_socket(hp.clean)
+	hits := sort([s | some s in runtime_sockets; covers(hp.clean, s)])
 	f := {
 		"msg": sprintf("host path %s exposes the container runtime socket %s: whoever reaches it is root on the host", [hp.path, hits[0]]),
 		"field": hp.field,
@@ -357,9 +388,9 @@ runtime_socket_mounts contains f if {
 
 runtime_socket_mounts contains f if {
 	some hp in host_paths
-	not unclean(hp.path)
-	not covers_a_socket(hp.path)
-	basename(hp.path) in runtime_socket_names
+	hp.checkable
+	not covers_a_socket(hp.clean)
+	basename(hp.clean) in runtime_socket_names
 	f := {
 		"msg": sprintf("host path %s is a container runtime socket: whoever reaches it is root on the host", [hp.path]),
 		"field": hp.field,
@@ -367,16 +398,40 @@ runtime_socket_mounts contains f if {
 	}
 }
 
+# runtime_sockets split into literal paths and patterns, as literals for
+# the same reason (pinned by secrun_test.rego).
+socket_literals := {
+	"/var/run/docker.sock", "/run/docker.sock", "/run/containerd/containerd.sock",
+	"/var/run/containerd/containerd.sock", "/run/containerd/containerd.sock.ttrpc",
+	"/run/docker/containerd/containerd.sock", "/run/k3s/containerd/containerd.sock",
+	"/run/crio/crio.sock", "/var/run/crio/crio.sock", "/run/podman/podman.sock",
+	"/var/run/podman/podman.sock", "/run/dockershim.sock", "/var/run/dockershim.sock",
+	"/run/cri-dockerd.sock", "/var/run/cri-dockerd.sock", "/run/buildkit/buildkitd.sock",
+}
+
+socket_patterns := {"/run/user/*/docker.sock", "/run/user/*/podman/podman.sock"}
+
+covers_a_socket(p) if p in socket_literals
+
+covers_a_socket(p) if strings.any_prefix_match(socket_literals, dir_prefix(p))
+
+# Both patterns live under /run/user: a path elsewhere covers one only if it
+# is an ancestor of /run/user, and those (/, /run) already cover literals.
 covers_a_socket(p) if {
-	some s in runtime_sockets
+	user_runtime_dir(p)
+	some s in socket_patterns
 	covers(p, s)
 }
+
+user_runtime_dir(p) if p == "/run/user"
+
+user_runtime_dir(p) if startswith(p, "/run/user/")
 
 # Bind mounts from outside the allowlist (restricted only).
 disallowed_host_paths contains f if {
 	some hp in host_paths
-	not unclean(hp.path)
-	not host_path_allowed(hp.path)
+	hp.checkable
+	not host_path_allowed(hp.clean)
 	f := {
 		"msg": sprintf("host path %s is outside the allowed host paths (%s)", [hp.path, concat(", ", allowed_host_paths)]),
 		"field": hp.field,
@@ -384,10 +439,18 @@ disallowed_host_paths contains f if {
 	}
 }
 
+# allowed_host_paths entries are clean (the loader refuses others). The
+# prefix match without the "/" boundary is one builtin call that rejects most
+# paths; the loop confirms the boundary (/srv must not allow /srvx).
 host_path_allowed(p) if {
+	strings.any_prefix_match(p, allowed_host_paths)
 	some a in allowed_host_paths
-	inside(p, a)
+	path_within(p, a)
 }
+
+path_within(p, dir) if p == dir
+
+path_within(p, dir) if startswith(p, dir_prefix(dir))
 
 # ---------------------------------------------------------------------------
 # Privileged mode.
@@ -436,7 +499,9 @@ spec_ns_types contains ns.type if some ns in input.spec.linux.namespaces
 
 host_proc_ns(p) if regex.match(`^/proc/(1|self|thread-self)/ns/`, p)
 
-host_ns[kind] contains f if {
+# Findings about shared namespaces, each tagged with its namespace type. One
+# set evaluated once; the per-type rules below filter it.
+host_ns contains {"kind": kind, "f": f} if {
 	some kind, rf in ns_request_field
 	input.request[rf] == "host"
 	f := {
@@ -446,10 +511,10 @@ host_ns[kind] contains f if {
 	}
 }
 
-host_ns[kind] contains f if {
+host_ns contains {"kind": kind, "f": f} if {
 	some kind, rf in ns_request_field
-	not input.request[rf] == "host"
 	not kind in spec_ns_types
+	not input.request[rf] == "host"
 	f := {
 		"msg": sprintf("the spec has no %s namespace, so the host's is shared", [kind]),
 		"field": sprintf("spec.linux.namespaces (no %s)", [kind]),
@@ -457,38 +522,21 @@ host_ns[kind] contains f if {
 	}
 }
 
-host_ns[kind] contains f if {
+host_ns contains {"kind": ns.type, "f": f} if {
 	some i, ns in input.spec.linux.namespaces
-	kind := ns.type
-	ns_request_field[kind]
-	host_proc_ns(ns.path)
-	f := {
-		"msg": sprintf("the %s namespace is joined from %s, which is the host's", [kind, ns.path]),
-		"field": sprintf("spec.linux.namespaces[%d].path=%s", [i, ns.path]),
-		"fix": sprintf("give the container its own %s namespace", [kind]),
-	}
-}
-
-# Joining any other existing namespace: it may belong to the host or to
-# another container, and the policy cannot tell which (restricted refuses).
-joined_ns[kind] contains f if {
-	some i, ns in input.spec.linux.namespaces
-	kind := ns.type
-	ns_request_field[kind]
 	is_string(ns.path)
-	ns.path != ""
-	not host_proc_ns(ns.path)
+	host_proc_ns(ns.path)
+	ns_request_field[ns.type]
 	f := {
-		"msg": sprintf("the %s namespace is joined from %s, which may be shared with the host or another container", [kind, ns.path]),
+		"msg": sprintf("the %s namespace is joined from %s, which is the host's", [ns.type, ns.path]),
 		"field": sprintf("spec.linux.namespaces[%d].path=%s", [i, ns.path]),
-		"fix": sprintf("give the container its own %s namespace", [kind]),
+		"fix": sprintf("give the container its own %s namespace", [ns.type]),
 	}
 }
 
 # A user namespace that maps a container id to host uid/gid 0 gives the
 # container the host's root.
-host_ns[kind] contains f if {
-	kind := "user"
+host_ns contains {"kind": "user", "f": f} if {
 	some key in ["uidMappings", "gidMappings"]
 	some i, m in input.spec.linux[key]
 	m.hostID == 0
@@ -499,19 +547,44 @@ host_ns[kind] contains f if {
 	}
 }
 
-host_network contains f if some f in host_ns.network
+host_network contains x.f if {
+	some x in host_ns
+	x.kind == "network"
+}
 
-host_pid contains f if some f in host_ns.pid
+host_pid contains x.f if {
+	some x in host_ns
+	x.kind == "pid"
+}
 
-host_ipc contains f if some f in host_ns.ipc
+host_ipc contains x.f if {
+	some x in host_ns
+	x.kind == "ipc"
+}
 
-host_uts contains f if some f in host_ns.uts
+host_uts contains x.f if {
+	some x in host_ns
+	x.kind == "uts"
+}
 
-host_userns contains f if some f in host_ns.user
+host_userns contains x.f if {
+	some x in host_ns
+	x.kind == "user"
+}
 
+# Joining any other existing namespace: it may belong to the host or to
+# another container, and the policy cannot tell which (restricted refuses).
 joined_namespaces contains f if {
-	some kind
-	some f in joined_ns[kind]
+	some i, ns in input.spec.linux.namespaces
+	is_string(ns.path)
+	ns.path != ""
+	not host_proc_ns(ns.path)
+	ns_request_field[ns.type]
+	f := {
+		"msg": sprintf("the %s namespace is joined from %s, which may be shared with the host or another container", [ns.type, ns.path]),
+		"field": sprintf("spec.linux.namespaces[%d].path=%s", [i, ns.path]),
+		"fix": sprintf("give the container its own %s namespace", [ns.type]),
+	}
 }
 
 # ---------------------------------------------------------------------------

@@ -76,3 +76,48 @@ test_exemption_matching if {
 	not lib.exemption_matches_image(e) with input as {"image": {"ref": "registry.example/team/sub/app:1"}}
 	not lib.exemption_matches_image(e) with input as {"image": {"ref": ""}}
 }
+
+# The fast string forms agree with the segment-wise definitions.
+test_sensitive_fast_form_agrees if {
+	paths := [
+		"/", "/etc", "/etc/shadow", "/etcetera", "/var", "/var/lib", "/var/lib/docker",
+		"/var/lib/docker/containers/x/hosts", "/run", "/run/user/1000", "/srv", "/srv/data",
+		"/proc/1/root", "/usr", "/usr/share/zoneinfo", "/home/alice", "/dev/kvm",
+	]
+	every p in paths {
+		slow := count([e | some e in lib.sensitive_paths; lib.sensitive_hit(p, e)]) > 0
+		fast := sensitive_bool(p)
+		slow == fast
+	}
+}
+
+test_socket_fast_form_agrees if {
+	paths := [
+		"/", "/run", "/var/run", "/run/containerd", "/run/containerd/containerd.sock",
+		"/run/user", "/run/user/1000", "/run/user/1000/podman", "/run/user/1000/podman/podman.sock",
+		"/run/user/1000/other", "/srv", "/run/docker.sock", "/run/dockerx",
+	]
+	every p in paths {
+		slow := count([s | some s in lib.runtime_sockets; lib.covers(p, s)]) > 0
+		fast := socket_bool(p)
+		slow == fast
+	}
+}
+
+sensitive_bool(p) := true if lib.sensitive(p) else := false
+
+socket_bool(p) := true if lib.covers_a_socket(p) else := false
+
+# The literal sets the fast forms use are exactly the reviewed lists.
+test_literal_sets_match_lists if {
+	lib.sensitive_path_set == {e.path | some e in lib.sensitive_paths}
+	lib.sensitive_subtree_prefixes == {concat("", [e.path, "/"]) | some e in lib.sensitive_paths; e.subtree}
+	lib.socket_literals == {s | some s in lib.runtime_sockets; not contains(s, "*")}
+	lib.socket_patterns == {s | some s in lib.runtime_sockets; contains(s, "*")}
+}
+
+test_path_within if {
+	lib.path_within("/srv", "/srv")
+	lib.path_within("/srv/a", "/srv")
+	not lib.path_within("/srvx", "/srv")
+}
