@@ -128,6 +128,7 @@ func mustVerify(t testing.TB, v verify.Verifier, s verify.Subject) verify.Verdic
 
 func wantDenied(t testing.TB, got verify.Verdict, reason string) {
 	t.Helper()
+	t.Logf("denied: %s", got.Error)
 	if got.Verified {
 		t.Fatalf("verified, want denied with %q (signers %v)", reason, got.Signers)
 	}

@@ -152,7 +152,9 @@ func TestKeylessSignatures(t *testing.T) {
 	if w := strings.Join(tr.Warnings(), "\n"); !strings.Contains(w, "insecureIgnoreSCT") {
 		t.Errorf("warnings do not name insecureIgnoreSCT: %q", w)
 	}
-	v := verify.NewVerifier(tr, "")
+	// A fresh verifier per case: verdicts are cached per digest and rule,
+	// and every case here checks the same digest.
+	newVerifier := func() verify.Verifier { return verify.NewVerifier(tr, "") }
 	ref := "registry.example/prod/app:v1"
 	d := digestOf(t, testImage(t, "keyless"))
 	subject := func(sig v1.Image) verify.Subject {
@@ -161,7 +163,7 @@ func TestKeylessSignatures(t *testing.T) {
 
 	t.Run("trusted identity", func(t *testing.T) {
 		cert, key := ca.issue(t, "alice@example.com", testIssuer)
-		got := mustVerify(t, v, subject(keylessSignature(t, d, cert, key, ca)))
+		got := mustVerify(t, newVerifier(), subject(keylessSignature(t, d, cert, key, ca)))
 		if !got.Verified {
 			t.Fatalf("not verified: %s", got.Error)
 		}
@@ -182,7 +184,7 @@ func TestKeylessSignatures(t *testing.T) {
 	for _, tc := range denials {
 		t.Run(tc.name, func(t *testing.T) {
 			cert, key := tc.ca.issue(t, tc.email, tc.issuer)
-			wantDenied(t, mustVerify(t, v, subject(keylessSignature(t, d, cert, key, tc.ca))), tc.reason)
+			wantDenied(t, mustVerify(t, newVerifier(), subject(keylessSignature(t, d, cert, key, tc.ca))), tc.reason)
 		})
 	}
 	t.Run("key signature in a mixed rule", func(t *testing.T) {
@@ -190,7 +192,7 @@ func TestKeylessSignatures(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := mustVerify(t, v, subject(sig))
+		got := mustVerify(t, newVerifier(), subject(sig))
 		if !got.Verified || !strings.HasPrefix(got.Signers[0], "key:") {
 			t.Fatalf("key signature under a rule with keys and identities: %+v", got)
 		}

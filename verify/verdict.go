@@ -77,3 +77,22 @@ func (v Verdict) PolicyInfo() policy.SignatureInfo {
 // ErrNoSignature is wrapped by SignatureSource implementations in this
 // package when a digest has no signature image.
 var ErrNoSignature = errors.New("no signature image")
+
+// Exit statuses of `secrun verify`, as documented for the CLI.
+const (
+	ExitVerified = 0
+	ExitError    = 125 // could not check: fail closed
+	ExitDenied   = 126
+)
+
+// ExitCode maps the result of Verify to the exit status of `secrun verify`.
+func ExitCode(v Verdict, err error) int {
+	switch {
+	case err != nil:
+		return ExitError
+	case v.Verified:
+		return ExitVerified
+	default:
+		return ExitDenied
+	}
+}

@@ -3,8 +3,10 @@ package verify_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -269,7 +271,6 @@ func TestDenials(t *testing.T) {
 			}
 			subject := tc.setup(t, s)
 			got := mustVerify(t, verify.NewVerifier(tr, t.TempDir()), subject)
-			t.Logf("denied: %s", got.Error)
 			wantDenied(t, got, tc.reason)
 			if got.Digest != subject.Digest.String() {
 				t.Errorf("verdict digest %q, want %q", got.Digest, subject.Digest)
@@ -383,4 +384,63 @@ func TestMovedTagRegistry(t *testing.T) {
 		t.Fatalf("A's digest no longer verifies after the tag moved: %s", got.Error)
 	}
 	wantDenied(t, mustVerify(t, v, verify.Subject{Ref: ref, Digest: desc.Digest, Signatures: src}), "is not signed")
+}
+
+func TestExitCode(t *testing.T) {
+	tests := []struct {
+		v    verify.Verdict
+		err  error
+		want int
+	}{
+		{verify.Verdict{Verified: true}, nil, 0},
+		{verify.Verdict{Error: "not signed"}, nil, 126},
+		{verify.Verdict{Verified: true}, io.ErrUnexpectedEOF, 125},
+	}
+	for _, tc := range tests {
+		if got := verify.ExitCode(tc.v, tc.err); got != tc.want {
+			t.Errorf("ExitCode(%+v, %v) = %d, want %d", tc.v, tc.err, got, tc.want)
+		}
+	}
+}
+
+// TestVerifyFailsClosed: failures to check are errors, never verdicts.
+func TestVerifyFailsClosed(t *testing.T) {
+	tr := aliceTrust(t)
+	d := digestOf(t, testImage(t, "fail closed"))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	v := verify.NewVerifier(tr, "")
+	if _, err := v.Verify(ctx, verify.Subject{Ref: "oci:/x:v1", Digest: d, Signatures: brokenSource{}}); err == nil {
+		t.Error("cancelled context: no error")
+	}
+	if _, err := v.Verify(context.Background(), verify.Subject{Ref: "oci:/x:v1", Digest: d, Signatures: brokenSource{}}); err == nil || !strings.Contains(err.Error(), "disk on fire") {
+		t.Errorf("broken source: err = %v", err)
+	}
+	if _, err := v.Verify(context.Background(), verify.Subject{Ref: "oci:/x:v1", Digest: d}); err == nil {
+		t.Error("no signature source: no error")
+	}
+	if _, err := v.Verify(context.Background(), verify.Subject{Ref: "oci:/x:v1", Signatures: brokenSource{}}); err == nil {
+		t.Error("zero digest: no error")
+	}
+	if _, err := verify.NewVerifier(nil, "").Verify(context.Background(), verify.Subject{Ref: "oci:/x:v1", Digest: d}); err == nil {
+		t.Error("nil trust: no error")
+	}
+	// An unwritable verdict cache is a failure too, not a silent pass.
+	s := openStore(t)
+	img, ref := importLayout(t, s, testImage(t, "unwritable cache"), "v1")
+	sign(t, s, "keys/alice.key", img.Digest, ref)
+	blocker := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(blocker, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := verify.NewVerifier(tr, filepath.Join(blocker, "verdicts")).Verify(context.Background(), verify.Subject{Ref: ref, Digest: img.Digest, Signatures: s})
+	if err == nil || !strings.Contains(err.Error(), "verdict cache") {
+		t.Errorf("unwritable cache: err = %v", err)
+	}
+}
+
+type brokenSource struct{}
+
+func (brokenSource) Signature(v1.Hash) (v1.Image, error) {
+	return nil, errors.New("disk on fire")
 }

@@ -211,3 +211,28 @@ func TestImageCommands(t *testing.T) {
 		t.Fatalf("image still listed after rm: %q", stdout)
 	}
 }
+
+// A profile recorded from a workload lets the same workload run, and makes a
+// syscall it never used fail with EPERM.
+func TestProfileRecordReplay(t *testing.T) {
+	c := newCLI(t)
+	allow := c.policyFile(allowAll)
+	prof := filepath.Join(t.TempDir(), "recorded.json")
+	workload := "echo recorded; cat /etc/passwd >/dev/null; ls / >/dev/null"
+	code, stdout, stderr := c.run("--policy", allow, "profile", "record", "-o", prof, c.layout, "sh", "-c", workload)
+	if code != 0 || !strings.Contains(stdout, "recorded") {
+		t.Fatalf("record: exit %d stdout %q stderr %q", code, stdout, stderr)
+	}
+	code, stdout, stderr = c.run("--policy", allow, "run", "--rm", "--security-opt", "seccomp="+prof, c.layout, "sh", "-c", workload)
+	if code != 0 || !strings.Contains(stdout, "recorded") {
+		t.Fatalf("replay under the recorded profile: exit %d stdout %q stderr %q", code, stdout, stderr)
+	}
+	code, stdout, stderr = c.run("--policy", allow, "run", "--rm", "--security-opt", "seccomp="+prof, c.layout, "sh", "-c", workload+"; grep Seccomp: /proc/self/status; mkdir /tmp/new")
+	if code == 0 || !strings.Contains(stderr, "Operation not permitted") || !regexp.MustCompile(`Seccomp:\s+2`).MatchString(stdout) {
+		t.Fatalf("mkdir under a profile that never saw it: exit %d stdout %q stderr %q", code, stdout, stderr)
+	}
+	code, stdout, _ = c.run("profile", "show", prof)
+	if code != 0 || !strings.Contains(stdout, "BPF instructions") {
+		t.Fatalf("profile show: %d %q", code, stdout)
+	}
+}

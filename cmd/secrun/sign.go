@@ -35,7 +35,10 @@ func newVerifyCmd(g *globals) *cobra.Command {
 				err = errors.New("no key: pass --key FILE or a trust config with --trust / SECRUN_TRUST")
 			}
 			if err != nil {
-				return &runner.Error{Code: runner.ExitDenied, Err: err}
+				return &runner.Error{Code: runner.ExitSecrun, Err: err}
+			}
+			for _, w := range trust.Warnings() {
+				fmt.Fprintf(cmd.ErrOrStderr(), "secrun: WARNING: %s\n", w)
 			}
 			img, err := st.Resolve(cmd.Context(), args[0], image.ImportOptions{})
 			if err != nil {
@@ -43,11 +46,12 @@ func newVerifyCmd(g *globals) *cobra.Command {
 			}
 			v := verify.NewVerifier(trust, filepath.Join(g.root, "verdicts"))
 			verdict, err := v.Verify(cmd.Context(), verify.Subject{Ref: img.Name, Digest: img.Digest, Signatures: st})
-			if err != nil {
-				return &runner.Error{Code: runner.ExitDenied, Err: fmt.Errorf("signature of %s could not be checked: %w", img.Name, err)}
-			}
-			if !verdict.Verified {
-				return &runner.Error{Code: runner.ExitDenied, Err: fmt.Errorf("%s@%s is not verified: %s", img.Name, img.Digest, verdict.Error)}
+			code := verify.ExitCode(verdict, err)
+			switch {
+			case err != nil:
+				return &runner.Error{Code: code, Err: fmt.Errorf("signature of %s could not be checked: %w", img.Name, err)}
+			case !verdict.Verified:
+				return &runner.Error{Code: code, Err: fmt.Errorf("%s@%s is not verified: %s", img.Name, img.Digest, verdict.Error)}
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "verified %s@%s signed by %s\n", img.Name, img.Digest, strings.Join(verdict.Signers, ", "))
 			return nil
@@ -59,6 +63,7 @@ func newVerifyCmd(g *globals) *cobra.Command {
 
 func newSignCmd(g *globals) *cobra.Command {
 	var key string
+	var push bool
 	c := &cobra.Command{
 		Use:   "sign --key FILE IMAGE",
 		Short: "Sign an image in the local store with a cosign key (password from COSIGN_PASSWORD)",
@@ -75,18 +80,15 @@ func newSignCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			sig, err := verify.Sign(cmd.Context(), key, verify.PasswordFromEnv(), img.Digest, img.Name)
-			if err != nil {
+			if _, err := verify.SignAndStore(cmd.Context(), st, img.Digest, verify.SignOptions{KeyPath: key, Pass: verify.PasswordFromEnv(), Ref: img.Name, Push: push}); err != nil {
 				return err
-			}
-			if err := st.PutSignature(img.Digest, sig); err != nil {
-				return fmt.Errorf("storing the signature: %w", err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "signed %s@%s\n", img.Name, img.Digest)
 			return nil
 		},
 	}
 	c.Flags().StringVar(&key, "key", "", "cosign private key file")
+	c.Flags().BoolVar(&push, "push", false, "also push the signature (sha256-<digest>.sig) to the image's registry")
 	return c
 }
 
