@@ -154,7 +154,7 @@ func ParseSeccompMessage(msg string) (r SeccompRecord, ok bool, err error) {
 		}
 		key, after, found := strings.Cut(rest, "=")
 		if !found || key == "" || strings.ContainsAny(key, " \"") {
-			return r, true, fmt.Errorf("seccomp audit record: expected key=value at %q", truncate(rest, 40))
+			return r, true, fmt.Errorf("seccomp audit record: expected key=value at %q", kmsgClip(rest, 40))
 		}
 		var val string
 		if strings.HasPrefix(after, `"`) {
@@ -219,7 +219,7 @@ func (r *SeccompRecord) set(key, val string) error {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("%s=%q: %w", key, truncate(val, 40), err)
+		return fmt.Errorf("%s=%q: %w", key, kmsgClip(val, 40), err)
 	}
 	return nil
 }
@@ -237,7 +237,7 @@ func decodeAuditHex(v string) string {
 	return string(b)
 }
 
-func truncate(s string, n int) string {
+func kmsgClip(s string, n int) string {
 	if len(s) > n {
 		return s[:n] + "..."
 	}

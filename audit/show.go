@@ -74,7 +74,7 @@ func Show(w io.Writer, paths []string, f Filter, asJSON bool) error {
 		}
 	}
 	var torn []string
-	err := readRecords(paths, func(file string, n int, line []byte, rec Record) error {
+	err := showRecords(paths, func(file string, n int, line []byte, rec Record) error {
 		if !f.Match(rec) {
 			return nil
 		}
@@ -82,7 +82,7 @@ func Show(w io.Writer, paths []string, f Filter, asJSON bool) error {
 			_, err := out.Write(append(line, '\n'))
 			return err
 		}
-		_, err := fmt.Fprintln(tw, strings.Join(tableRow(rec), "\t"))
+		_, err := fmt.Fprintln(tw, strings.Join(showRow(rec), "\t"))
 		return err
 	}, func(file string, n int, size int) {
 		torn = append(torn, fmt.Sprintf("%s line %d (%d bytes)", file, n, size))
@@ -103,21 +103,21 @@ func Show(w io.Writer, paths []string, f Filter, asJSON bool) error {
 	return out.Flush()
 }
 
-// readRecords calls fn for every record of the files in order; an
+// showRecords calls fn for every record of the files in order; an
 // unterminated final line of the last file goes to torn instead.
-func readRecords(paths []string, fn func(file string, n int, line []byte, rec Record) error, torn func(file string, n int, size int)) error {
+func showRecords(paths []string, fn func(file string, n int, line []byte, rec Record) error, torn func(file string, n int, size int)) error {
 	if len(paths) == 0 {
 		return errors.New("audit log: no trail files given")
 	}
 	for i, p := range paths {
-		if err := readFile(p, i == len(paths)-1, fn, torn); err != nil {
+		if err := showFile(p, i == len(paths)-1, fn, torn); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func readFile(p string, last bool, fn func(string, int, []byte, Record) error, torn func(string, int, int)) error {
+func showFile(p string, last bool, fn func(string, int, []byte, Record) error, torn func(string, int, int)) error {
 	f, err := os.Open(p)
 	if err != nil {
 		return fmt.Errorf("audit log: %w", err)
@@ -155,10 +155,10 @@ func readFile(p string, last bool, fn func(string, int, []byte, Record) error, t
 	}
 }
 
-func tableRow(r Record) []string {
+func showRow(r Record) []string {
 	ctr := r.Container.Name
 	if ctr == "" {
-		ctr = shortID(r.Container.ID)
+		ctr = showShortID(r.Container.ID)
 	}
 	img := r.Image.Name
 	if img == "" && r.Image.Digest != "" {
@@ -167,15 +167,15 @@ func tableRow(r Record) []string {
 	return []string{
 		fmt.Sprint(r.Seq),
 		r.Time.UTC().Format(time.RFC3339),
-		cell(r.Kind, 40),
-		cell(r.Outcome, 10),
-		cell(orDash(ctr), 32),
-		cell(orDash(img), 48),
-		cell(orDash(details(r)), 160),
+		showCell(r.Kind, 40),
+		showCell(r.Outcome, 10),
+		showCell(showOrDash(ctr), 32),
+		showCell(showOrDash(img), 48),
+		showCell(showOrDash(showDetails(r)), 160),
 	}
 }
 
-func details(r Record) string {
+func showDetails(r Record) string {
 	var parts []string
 	if r.Reason != "" {
 		parts = append(parts, r.Reason)
@@ -223,24 +223,24 @@ func details(r Record) string {
 	return strings.Join(parts, " ")
 }
 
-func shortID(id string) string {
+func showShortID(id string) string {
 	if len(id) > 12 {
 		return id[:12]
 	}
 	return id
 }
 
-func orDash(s string) string {
+func showOrDash(s string) string {
 	if s == "" {
 		return "-"
 	}
 	return s
 }
 
-// cell makes untrusted text (container names, reasons) safe for a
+// showCell makes untrusted text (container names, reasons) safe for a
 // terminal table: no control characters (escape sequences), no tabs, and
 // a bounded width.
-func cell(s string, width int) string {
+func showCell(s string, width int) string {
 	var b strings.Builder
 	n := 0
 	for len(s) > 0 {

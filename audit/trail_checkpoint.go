@@ -130,7 +130,7 @@ func writeCheckpointFile(path string, c *Checkpoint) error {
 	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("installing checkpoint %s: %w", path, err)
 	}
-	return syncDir(filepath.Dir(path))
+	return fsyncDir(filepath.Dir(path))
 }
 
 // ReadCheckpointFile reads and checks the shape of a sidecar checkpoint

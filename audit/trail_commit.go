@@ -26,13 +26,12 @@ type Trail struct {
 	opts  Options
 	actor Actor
 
-	mu           sync.Mutex
-	cond         *sync.Cond
-	pending      []*request
-	pendingBytes int
-	closed       bool
-	stopped      chan struct{}
-	closeErr     error
+	mu       sync.Mutex
+	cond     *sync.Cond
+	pending  []*appendRequest
+	closed   bool
+	stopped  chan struct{}
+	closeErr error
 
 	// The fields below belong to the committer: Open, then the flusher
 	// goroutine, never both at once.
@@ -50,7 +49,7 @@ type Trail struct {
 	buf    []byte
 }
 
-type request struct {
+type appendRequest struct {
 	rec        Record
 	body       []byte
 	checkpoint bool
@@ -60,7 +59,7 @@ type request struct {
 	err        error
 }
 
-func (r *request) complete(err error) {
+func (r *appendRequest) complete(err error) {
 	if r.completed {
 		return
 	}
@@ -69,8 +68,8 @@ func (r *request) complete(err error) {
 	close(r.done)
 }
 
-// entry is a record on its way into a write.
-type entry struct {
+// trailEntry is a record on its way into a write.
+type trailEntry struct {
 	rec  *Record
 	body []byte
 }
@@ -80,14 +79,14 @@ func openTrail(path string, opts Options, actor Actor) (*Trail, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("audit trail %s: creating its directory: %w", path, err)
 	}
-	lock, err := os.OpenFile(path+".lock", os.O_RDWR|os.O_CREATE|oNoFollow, 0o600)
+	lock, err := openLockFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("audit trail %s: opening its lock file: %w", path, err)
+		return nil, err
 	}
 	t := &Trail{path: path, opts: opts, actor: actor, lock: lock, stopped: make(chan struct{})}
 	t.cond = sync.NewCond(&t.mu)
-	req := &request{done: make(chan struct{})}
-	t.commit([]*request{req})
+	req := &appendRequest{done: make(chan struct{})}
+	t.commit([]*appendRequest{req})
 	if req.err != nil {
 		return nil, errors.Join(req.err, t.closeFiles())
 	}
@@ -115,7 +114,7 @@ func (t *Trail) Append(ctx context.Context, e Event) (Record, error) {
 	if err != nil {
 		return Record{}, err
 	}
-	req := &request{rec: rec, body: body, done: make(chan struct{})}
+	req := &appendRequest{rec: rec, body: body, done: make(chan struct{})}
 	if err := t.wait(ctx, req); err != nil {
 		return Record{}, err
 	}
@@ -131,7 +130,7 @@ func (t *Trail) Checkpoint(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return t.wait(ctx, &request{checkpoint: true, done: make(chan struct{})})
+	return t.wait(ctx, &appendRequest{checkpoint: true, done: make(chan struct{})})
 }
 
 // Close waits for pending appends, writes the closing checkpoint if
@@ -150,14 +149,13 @@ func (t *Trail) Close() error {
 	return t.closeErr
 }
 
-func (t *Trail) wait(ctx context.Context, req *request) error {
+func (t *Trail) wait(ctx context.Context, req *appendRequest) error {
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
 		return ErrClosed
 	}
 	t.pending = append(t.pending, req)
-	t.pendingBytes += len(req.body)
 	t.cond.Signal()
 	t.mu.Unlock()
 
@@ -170,7 +168,6 @@ func (t *Trail) wait(ctx context.Context, req *request) error {
 	if !req.taken {
 		if i := slices.Index(t.pending, req); i >= 0 {
 			t.pending = slices.Delete(t.pending, i, i+1)
-			t.pendingBytes -= len(req.body)
 		}
 		t.mu.Unlock()
 		return ctx.Err()
@@ -203,7 +200,6 @@ func (t *Trail) run() {
 		}
 		batch := slices.Clone(t.pending[:n])
 		t.pending = slices.Delete(t.pending, 0, n)
-		t.pendingBytes -= size
 		t.mu.Unlock()
 		t.commit(batch)
 	}
@@ -212,8 +208,8 @@ func (t *Trail) run() {
 func (t *Trail) finish() error {
 	var errs []error
 	if t.opts.CheckpointOnClose && t.opts.SigningKey != nil {
-		req := &request{checkpoint: true, done: make(chan struct{})}
-		t.commit([]*request{req})
+		req := &appendRequest{checkpoint: true, done: make(chan struct{})}
+		t.commit([]*appendRequest{req})
 		if req.err != nil {
 			errs = append(errs, fmt.Errorf("audit trail %s: closing checkpoint: %w", t.path, req.err))
 		}
@@ -245,19 +241,19 @@ func (t *Trail) closeFiles() error {
 // the requests, which is where every error goes. A request without a record
 // or checkpoint just brings the file into a consistent state (Open uses one
 // to recover and to start a new trail).
-func (t *Trail) commit(batch []*request) {
+func (t *Trail) commit(batch []*appendRequest) {
 	err := t.commitLocked(batch)
 	for _, r := range batch {
 		r.complete(err)
 	}
 }
 
-func (t *Trail) commitLocked(batch []*request) (err error) {
+func (t *Trail) commitLocked(batch []*appendRequest) (err error) {
 	if t.broken != nil {
 		return t.broken
 	}
-	if err := lockFile(t.lock); err != nil {
-		return fmt.Errorf("audit trail %s: taking the lock %s.lock: %w", t.path, t.path, err)
+	if err := t.acquire(); err != nil {
+		return err
 	}
 	defer func() {
 		if uerr := unlockFile(t.lock); uerr != nil && err == nil {
@@ -277,8 +273,8 @@ func (t *Trail) commitLocked(batch []*request) (err error) {
 			return err
 		}
 	}
-	var checkpoints []*request
-	var written []*request
+	var checkpoints []*appendRequest
+	var written []*appendRequest
 	for _, r := range batch {
 		if r.checkpoint {
 			checkpoints = append(checkpoints, r)
@@ -287,7 +283,7 @@ func (t *Trail) commitLocked(batch []*request) (err error) {
 		if r.body == nil {
 			continue
 		}
-		entries = append(entries, entry{rec: &r.rec, body: r.body})
+		entries = append(entries, trailEntry{rec: &r.rec, body: r.body})
 		written = append(written, r)
 	}
 	if len(entries) > 0 {
@@ -304,8 +300,45 @@ func (t *Trail) commitLocked(batch []*request) (err error) {
 	return nil
 }
 
+func openLockFile(path string) (*os.File, error) {
+	lock, err := os.OpenFile(path+".lock", os.O_RDWR|os.O_CREATE|oNoFollow, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("audit trail %s: opening its lock file: %w", path, err)
+	}
+	return lock, nil
+}
+
+// acquire takes the cross-process lock. If the lock file was removed or
+// replaced while we waited, the lock we hold excludes nobody: reopen the
+// file at the path and lock again.
+func (t *Trail) acquire() error {
+	for {
+		if err := lockFile(t.lock); err != nil {
+			return fmt.Errorf("audit trail %s: taking the lock %s.lock: %w", t.path, t.path, err)
+		}
+		held, err := t.lock.Stat()
+		if err != nil {
+			return errors.Join(fmt.Errorf("audit trail %s: %w", t.path, err), unlockFile(t.lock))
+		}
+		cur, err := os.Lstat(t.path + ".lock")
+		if err == nil && os.SameFile(held, cur) {
+			return nil
+		}
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return errors.Join(fmt.Errorf("audit trail %s: %w", t.path, err), unlockFile(t.lock))
+		}
+		// Closing the descriptor releases the stale lock.
+		if err := t.lock.Close(); err != nil {
+			return fmt.Errorf("audit trail %s: closing a stale lock file: %w", t.path, err)
+		}
+		if t.lock, err = openLockFile(t.path); err != nil {
+			return err
+		}
+	}
+}
+
 // write appends entries as one write and makes them durable.
-func (t *Trail) write(entries []entry) error {
+func (t *Trail) write(entries []trailEntry) error {
 	buf := t.buf[:0]
 	seq, head := t.seq, t.head
 	for _, e := range entries {
@@ -344,7 +377,7 @@ func (t *Trail) write(entries []entry) error {
 }
 
 // internal builds a record the trail writes about itself.
-func (t *Trail) internal(kind, reason string, fields map[string]any, cp *Checkpoint) (entry, error) {
+func (t *Trail) internal(kind, reason string, fields map[string]any, cp *Checkpoint) (trailEntry, error) {
 	rec := &Record{
 		Time:       t.opts.Now().Round(0).UTC(),
 		Host:       t.opts.Host,
@@ -354,9 +387,9 @@ func (t *Trail) internal(kind, reason string, fields map[string]any, cp *Checkpo
 	}
 	body, err := encodeBody(*rec)
 	if err != nil {
-		return entry{}, err
+		return trailEntry{}, err
 	}
-	return entry{rec: rec, body: body}, nil
+	return trailEntry{rec: rec, body: body}, nil
 }
 
 // syncTail makes seq and head describe the end of the file at path, under
@@ -365,7 +398,7 @@ func (t *Trail) internal(kind, reason string, fields map[string]any, cp *Checkpo
 // unterminated final line, and reads the last record. It returns the
 // records that must precede the batch: "trail.created" or "trail.rotated"
 // for a new file, "trail.recovered" after removing a torn line.
-func (t *Trail) syncTail() ([]entry, error) {
+func (t *Trail) syncTail() ([]trailEntry, error) {
 	fi, err := os.Lstat(t.path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -373,7 +406,7 @@ func (t *Trail) syncTail() ([]entry, error) {
 		if err != nil {
 			return nil, fmt.Errorf("audit trail %s: creating: %w", t.path, err)
 		}
-		if err := syncDir(filepath.Dir(t.path)); err != nil {
+		if err := fsyncDir(filepath.Dir(t.path)); err != nil {
 			return nil, errors.Join(err, f.Close())
 		}
 		if fi, err = t.setFile(f); err != nil {
@@ -421,9 +454,9 @@ func (t *Trail) setFile(f *os.File) (os.FileInfo, error) {
 }
 
 // readTail reads the last record of the current file of the given size.
-func (t *Trail) readTail(size int64) ([]entry, error) {
-	var entries []entry
-	line, validEnd, err := lastLine(t.f, size)
+func (t *Trail) readTail(size int64) ([]trailEntry, error) {
+	var entries []trailEntry
+	line, validEnd, err := lastTrailLine(t.f, size)
 	if err != nil {
 		return nil, fmt.Errorf("audit trail %s: %w", t.path, err)
 	}
@@ -461,7 +494,7 @@ func (t *Trail) readTail(size int64) ([]entry, error) {
 		if err != nil {
 			return nil, err
 		}
-		var first entry
+		var first trailEntry
 		if prev == "" {
 			t.seq, t.head = 0, zeroHash
 			first, err = t.internal(KindTrailCreated, "new audit trail", nil, nil)
@@ -473,7 +506,7 @@ func (t *Trail) readTail(size int64) ([]entry, error) {
 		if err != nil {
 			return nil, err
 		}
-		entries = append([]entry{first}, entries...)
+		entries = append([]trailEntry{first}, entries...)
 	} else {
 		rec, err := ParseRecord(line)
 		if err != nil {
@@ -486,15 +519,15 @@ func (t *Trail) readTail(size int64) ([]entry, error) {
 	return entries, nil
 }
 
-// lastLine finds the last newline-terminated line of the first size bytes of
+// lastTrailLine finds the last newline-terminated line of the first size bytes of
 // f. validEnd is the offset just past that line's newline (0 if there is
 // none); bytes after it form an unterminated line.
-func lastLine(f io.ReaderAt, size int64) (line []byte, validEnd int64, err error) {
-	const chunk = 64 << 10
-	buf := make([]byte, chunk)
+func lastTrailLine(f io.ReaderAt, size int64) (line []byte, validEnd int64, err error) {
+	const lineChunk = 64 << 10
+	buf := make([]byte, lineChunk)
 	validEnd, start := int64(-1), int64(0)
 	for end := size; end > 0 && start == 0; {
-		off := max(0, end-chunk)
+		off := max(0, end-lineChunk)
 		b := buf[:end-off]
 		if _, err := f.ReadAt(b, off); err != nil {
 			return nil, 0, fmt.Errorf("reading at offset %d: %w", off, err)
@@ -558,7 +591,7 @@ func lastRotated(path string) (file string, seq uint64, head string, err error) 
 	if err != nil {
 		return "", 0, "", fmt.Errorf("audit trail: %w", err)
 	}
-	line, validEnd, err := lastLine(f, fi.Size())
+	line, validEnd, err := lastTrailLine(f, fi.Size())
 	if err != nil {
 		return "", 0, "", fmt.Errorf("audit trail %s: %w", file, err)
 	}
@@ -601,7 +634,7 @@ func (t *Trail) rotate() error {
 			return fmt.Errorf("audit trail %s: %w", t.path, err)
 		}
 	}
-	if err := syncDir(filepath.Dir(t.path)); err != nil {
+	if err := fsyncDir(filepath.Dir(t.path)); err != nil {
 		return err
 	}
 	if err := t.f.Close(); err != nil {
@@ -630,13 +663,13 @@ func (t *Trail) checkpointRecord() (*Checkpoint, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := t.write([]entry{e}); err != nil {
+	if err := t.write([]trailEntry{e}); err != nil {
 		return nil, err
 	}
 	return cp, nil
 }
 
-func syncDir(dir string) error {
+func fsyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return fmt.Errorf("syncing directory %s: %w", dir, err)

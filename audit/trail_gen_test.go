@@ -92,8 +92,11 @@ func BenchmarkVerify1M(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	// Warm the page cache: the figure is verification, not disk reads.
+	if _, err := Verify([]string{path}, nil); err != nil {
+		b.Fatal(err)
+	}
 	b.SetBytes(size)
-	b.ResetTimer()
 	for b.Loop() {
 		rep, err := Verify([]string{path}, nil)
 		if err != nil {
@@ -104,5 +107,5 @@ func BenchmarkVerify1M(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "records/s")
-	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/1M-records")
+	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N)*1e6/float64(n), "s/1M-records")
 }

@@ -215,35 +215,46 @@ var (
 // checkLineHash checks the self-hash of one line (no newline) and returns
 // the hash.
 func checkLineHash(line []byte) (string, error) {
+	h, err := lineHash(line)
+	return string(h), err
+}
+
+// lineHash is checkLineHash returning the hash as a slice of line.
+func lineHash(line []byte) ([]byte, error) {
 	if len(line) == 0 {
-		return "", errEmptyLine
+		return nil, errEmptyLine
 	}
 	if len(line) >= MaxRecordSize {
-		return "", fmt.Errorf("record is %d bytes, over the %d-byte limit", len(line), MaxRecordSize)
+		return nil, fmt.Errorf("record is %d bytes, over the %d-byte limit", len(line), MaxRecordSize)
 	}
 	if !bytes.HasSuffix(line, []byte(lineTail)) || len(line) < len(lineTail)+64+len(hashKey)+1 {
-		return "", errors.New("not a trail record: the line does not end with the event hash")
+		return nil, errors.New("not a trail record: the line does not end with the event hash")
 	}
 	hexStart := len(line) - len(lineTail) - 64
 	if !bytes.HasSuffix(line[:hexStart], []byte(hashKey)) {
-		return "", errors.New("not a trail record: the line does not end with the event hash")
+		return nil, errors.New("not a trail record: the line does not end with the event hash")
 	}
+	// Comparing with the computed lowercase hex also checks the format.
 	want := line[hexStart : hexStart+64]
-	if !isLowerHex(want) {
-		return "", errors.New("not a trail record: event.hash is not 64 lowercase hex digits")
-	}
 	sum := sha256.Sum256(line[:hexStart])
 	var got [64]byte
 	hex.Encode(got[:], sum[:])
 	if !bytes.Equal(got[:], want) {
-		return "", errHash
+		return nil, errHash
 	}
-	return string(want), nil
+	return want, nil
 }
+
+var lowerHexDigit = func() (t [256]bool) {
+	for _, c := range "0123456789abcdef" {
+		t[c] = true
+	}
+	return t
+}()
 
 func isLowerHex(b []byte) bool {
 	for _, c := range b {
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+		if !lowerHexDigit[c] {
 			return false
 		}
 	}

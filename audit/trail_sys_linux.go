@@ -22,8 +22,8 @@ func fileID(fi os.FileInfo) (dev, ino uint64) {
 	return 0, 0
 }
 
-// control runs fn on f's descriptor, retrying on EINTR.
-func control(f *os.File, fn func(fd int) error) error {
+// withFD runs fn on f's descriptor, retrying on EINTR.
+func withFD(f *os.File, fn func(fd int) error) error {
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return err
@@ -46,17 +46,17 @@ func control(f *os.File, fn func(fd int) error) error {
 // (flock locks belong to the open file description, so two Trails in one
 // process exclude each other too).
 func lockFile(f *os.File) error {
-	return control(f, func(fd int) error { return unix.Flock(fd, unix.LOCK_EX) })
+	return withFD(f, func(fd int) error { return unix.Flock(fd, unix.LOCK_EX) })
 }
 
 func unlockFile(f *os.File) error {
-	return control(f, func(fd int) error { return unix.Flock(fd, unix.LOCK_UN) })
+	return withFD(f, func(fd int) error { return unix.Flock(fd, unix.LOCK_UN) })
 }
 
 // fdatasync flushes the file's data and the metadata needed to read it back
 // (its size), which is all an append needs.
 func fdatasync(f *os.File) error {
-	return control(f, unix.Fdatasync)
+	return withFD(f, unix.Fdatasync)
 }
 
 // renameNoReplace renames old to new, failing if new exists.

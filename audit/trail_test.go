@@ -616,3 +616,30 @@ func TestAppendAfterCloseAndCancel(t *testing.T) {
 		t.Errorf("Records = %d, want 1", rep.Records)
 	}
 }
+
+// Removing the lock file while writers run must not let two writers in at
+// once: a writer that finds its lock file replaced locks the new one.
+func TestRemovedLockFileStillSerializes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.log")
+	a := openTrail(t, path, audit.Options{})
+	mustAppend(t, a, started("a0"))
+	if err := os.Remove(path + ".lock"); err != nil {
+		t.Fatal(err)
+	}
+	b := openTrail(t, path, audit.Options{})
+	var wg sync.WaitGroup
+	for _, tr := range []*audit.Trail{a, b} {
+		wg.Go(func() {
+			for i := range 200 {
+				if _, err := tr.Append(context.Background(), started(fmt.Sprint("c", i))); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if rep := mustVerify(t, []string{path}, nil); rep.Records != 402 {
+		t.Errorf("Records = %d, want 402", rep.Records)
+	}
+}

@@ -93,13 +93,20 @@ func Verify(paths []string, pub ed25519.PublicKey) (Report, error) {
 	}
 	for i, p := range paths {
 		if err := v.file(p, i == 0, i == len(paths)-1); err != nil {
-			return v.rep, err
+			return v.report(), err
 		}
 	}
 	if err := v.finish(last); err != nil {
-		return v.rep, err
+		return v.report(), err
 	}
-	return v.rep, nil
+	return v.report(), nil
+}
+
+func (v *verifier) report() Report {
+	if v.rep.Records > 0 {
+		v.rep.Head = string(v.head[:])
+	}
+	return v.rep
 }
 
 type verifier struct {
@@ -107,7 +114,7 @@ type verifier struct {
 	rep Report
 
 	seq  uint64
-	head string
+	head [64]byte
 
 	sidecar     *Checkpoint
 	sidecarPath string
@@ -139,24 +146,26 @@ func (v *verifier) loadSidecar(path string) error {
 	return nil
 }
 
+var zeroHashBytes = [64]byte([]byte(zeroHash))
+
 // verifyChunk is how much of a file a verify worker takes at once.
 const verifyChunk = 4 << 20
 
-// chunk is a run of complete lines of one file, checked by a worker and
+// lineChunk is a run of complete lines of one file, checked by a worker and
 // then walked in order by the chain check.
-type chunk struct {
-	data      []byte
-	firstLine int
-	results   []lineResult
-	done      chan struct{}
+type lineChunk struct {
+	buf     []byte // the whole buffer, for reuse
+	data    []byte
+	results []checkedLine
+	done    chan struct{}
 	// tail is an unterminated final line; err a read error.
 	tail []byte
 	err  error
 }
 
-// lineResult is a line checked on its own: its hash, shape and chain
+// checkedLine is a line checked on its own: its hash, shape and chain
 // fields; rec is decoded only for the trail's own records.
-type lineResult struct {
+type checkedLine struct {
 	seq  uint64
 	prev [64]byte
 	hash [64]byte
@@ -174,15 +183,19 @@ func (v *verifier) file(path string, first, last bool) error {
 	v.lastFile, v.lastLine = path, 0
 
 	workers := max(1, runtime.GOMAXPROCS(0))
-	work := make(chan *chunk, 2*workers)
-	ordered := make(chan *chunk, 2*workers)
+	work := make(chan *lineChunk, 2*workers)
+	ordered := make(chan *lineChunk, 2*workers)
 	stop := make(chan struct{})
 	defer close(stop)
 	chunkSize := verifyChunk
 	if fi, err := f.Stat(); err == nil && fi.Size() < verifyChunk {
 		chunkSize = int(fi.Size()) + 1
 	}
-	go readChunks(f, chunkSize, work, ordered, stop)
+	// Buffers and result slices go around again once the chain check is
+	// done with a chunk, which spares the collector most of the garbage of
+	// a large trail.
+	free := make(chan *lineChunk, 2*workers+2)
+	go readChunks(f, chunkSize, free, work, ordered, stop)
 	for range workers {
 		go func() {
 			for c := range work {
@@ -204,6 +217,10 @@ func (v *verifier) file(path string, first, last bool) error {
 				return err
 			}
 			v.lastLine = n
+		}
+		select {
+		case free <- c:
+		default:
 		}
 		if c.tail != nil {
 			n++
@@ -229,10 +246,10 @@ func (v *verifier) file(path string, first, last bool) error {
 // readChunks splits the file into chunks of whole lines and hands each to
 // the workers and, in order, to the chain check. It stops early when stop
 // closes.
-func readChunks(r io.Reader, chunkSize int, work, ordered chan<- *chunk, stop <-chan struct{}) {
+func readChunks(r io.Reader, chunkSize int, free <-chan *lineChunk, work, ordered chan<- *lineChunk, stop <-chan struct{}) {
 	defer close(ordered)
 	defer close(work)
-	send := func(c *chunk) bool {
+	send := func(c *lineChunk) bool {
 		select {
 		case work <- c:
 		case <-stop:
@@ -246,23 +263,33 @@ func readChunks(r io.Reader, chunkSize int, work, ordered chan<- *chunk, stop <-
 		}
 	}
 	var carry []byte
-	line := 0
 	for {
-		buf := make([]byte, len(carry), max(chunkSize, 2*len(carry)))
-		copy(buf, carry)
+		c := &lineChunk{done: make(chan struct{})}
+		var buf []byte
+		select {
+		case old := <-free:
+			c.results = old.results[:0]
+			buf = old.buf[:0]
+		default:
+		}
+		if cap(buf) < max(chunkSize, 2*len(carry)) {
+			buf = make([]byte, 0, max(chunkSize, 2*len(carry)))
+		}
+		buf = append(buf, carry...)
+		c.buf = buf
 		n, err := io.ReadFull(r, buf[len(carry):cap(buf)])
 		buf = buf[:len(carry)+n]
 		eof := errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 		if err != nil && !eof {
-			c := &chunk{err: err, done: make(chan struct{})}
+			c.err = err
 			close(c.done)
 			send(c)
 			return
 		}
 		cut := bytes.LastIndexByte(buf, '\n') + 1
-		c := &chunk{data: buf[:cut], firstLine: line + 1, done: make(chan struct{})}
-		line += bytes.Count(c.data, []byte{'\n'})
-		carry = buf[cut:]
+		c.data = buf[:cut]
+		// carry must not alias buf, which goes back to the pool.
+		carry = append(carry[:0:0], buf[cut:]...)
 		if eof && len(carry) > 0 {
 			c.tail = carry
 		} else if !eof && len(carry) > MaxRecordSize {
@@ -279,19 +306,19 @@ func readChunks(r io.Reader, chunkSize int, work, ordered chan<- *chunk, stop <-
 }
 
 // checkLines checks each line of data on its own.
-func checkLines(data []byte, out []lineResult) []lineResult {
+func checkLines(data []byte, out []checkedLine) []checkedLine {
 	for len(data) > 0 {
 		i := bytes.IndexByte(data, '\n')
 		line := data[:i]
 		data = data[i+1:]
-		out = append(out, lineResult{})
+		out = append(out, checkedLine{})
 		checkLine(line, &out[len(out)-1])
 	}
 	return out
 }
 
-func checkLine(line []byte, r *lineResult) {
-	h, err := checkLineHash(line)
+func checkLine(line []byte, r *checkedLine) {
+	h, err := lineHash(line)
 	if err != nil {
 		r.err = err
 		return
@@ -301,7 +328,7 @@ func checkLine(line []byte, r *lineResult) {
 	case err != nil:
 		r.err = fmt.Errorf("not a trail record: %w", err)
 		return
-	case h != string(info.hash):
+	case !bytes.Equal(h, info.hash):
 		r.err = errors.New("not a trail record: event.hash is not the hash at the end of the line")
 		return
 	case info.seq == 0:
@@ -314,7 +341,7 @@ func checkLine(line []byte, r *lineResult) {
 	r.seq = info.seq
 	copy(r.prev[:], info.prev)
 	copy(r.hash[:], h)
-	r.kind = string(info.action)
+	r.kind = internKind(info.action)
 	if err := validKind(r.kind); err != nil {
 		r.err = fmt.Errorf("event.action: %w", err)
 		return
@@ -329,17 +356,36 @@ func checkLine(line []byte, r *lineResult) {
 	}
 }
 
-func (v *verifier) record(path string, n int, lr *lineResult, chainStart, fileStart bool) error {
+// knownKinds saves an allocation per record for the kinds secrun writes.
+var knownKinds = func() map[string]string {
+	m := map[string]string{}
+	for _, k := range []string{KindImageResolved, KindSignatureVerdict, KindPolicyDecision, KindSpecCreated,
+		KindRuntimeInvoked, KindContainerCreated, KindContainerStarted, KindContainerExec, KindContainerSignal,
+		KindContainerExited, KindContainerRemoved, KindContainerDenied, KindSeccompDenied, KindSeccompLogged,
+		KindAuditRun, KindTrailCreated, KindTrailRotated, KindTrailRecovered, KindTrailCheckpoint} {
+		m[k] = k
+	}
+	return m
+}()
+
+func internKind(b []byte) string {
+	if k, ok := knownKinds[string(b)]; ok {
+		return k
+	}
+	return string(b)
+}
+
+func (v *verifier) record(path string, n int, lr *checkedLine, chainStart, fileStart bool) error {
 	fail := func(seq uint64, format string, args ...any) error {
 		return &VerifyError{File: path, Line: n, Seq: seq, Reason: fmt.Sprintf(format, args...)}
 	}
 	if lr.err != nil {
 		return &VerifyError{File: path, Line: n, Seq: v.seq + 1, Reason: lr.err.Error(), Err: lr.err}
 	}
-	seq, prev, hash, kind := lr.seq, string(lr.prev[:]), string(lr.hash[:]), lr.kind
+	seq, kind := lr.seq, lr.kind
 	switch {
 	case chainStart && seq == 1:
-		if kind != KindTrailCreated || prev != zeroHash {
+		if kind != KindTrailCreated || lr.prev != zeroHashBytes {
 			return fail(seq, "record 1 must be trail.created with a zero prev_hash")
 		}
 		v.rep.FirstSeq = 1
@@ -350,7 +396,7 @@ func (v *verifier) record(path string, n int, lr *lineResult, chainStart, fileSt
 		v.rep.FirstSeq = seq
 		v.rep.Warnings = append(v.rep.Warnings, fmt.Sprintf("the chain starts at record %d in %s: the files before it were not given, so their records are not checked", seq, path))
 		if sc := v.sidecar; sc != nil && sc.Count == seq-1 {
-			if sc.Head != prev {
+			if sc.Head != string(lr.prev[:]) {
 				return fail(seq, "prev_hash does not match the head of the signed checkpoint %s", v.sidecarPath)
 			}
 			v.sidecarOK = true
@@ -365,7 +411,7 @@ func (v *verifier) record(path string, n int, lr *lineResult, chainStart, fileSt
 			}
 			return fail(seq, "sequence jumps from %d to %d: %d record(s) missing before this one", v.seq, seq, seq-v.seq-1)
 		}
-		if prev != v.head {
+		if lr.prev != v.head {
 			return fail(seq, "prev_hash does not match the hash of record %d: a record before this one was changed or replaced", v.seq)
 		}
 	}
@@ -377,8 +423,8 @@ func (v *verifier) record(path string, n int, lr *lineResult, chainStart, fileSt
 	}
 	if lr.rec != nil && lr.rec.Checkpoint != nil {
 		cp := lr.rec.Checkpoint
-		if cp.Count != seq-1 || cp.Head != prev {
-			return fail(seq, "checkpoint claims %d records ending in %.12s but follows record %d ending in %.12s", cp.Count, cp.Head, seq-1, prev)
+		if cp.Count != seq-1 || cp.Head != string(lr.prev[:]) {
+			return fail(seq, "checkpoint claims %d records ending in %.12s but follows record %d ending in %.12s", cp.Count, cp.Head, seq-1, lr.prev[:])
 		}
 		if err := cp.verify(v.pub); err != nil {
 			return &VerifyError{File: path, Line: n, Seq: seq, Reason: err.Error(), Err: err}
@@ -391,14 +437,14 @@ func (v *verifier) record(path string, n int, lr *lineResult, chainStart, fileSt
 		}
 	}
 	if sc := v.sidecar; sc != nil && sc.Count == seq {
-		if sc.Head != hash {
-			return fail(seq, "record does not match the signed checkpoint %s (head %.12s, record hash %.12s): the trail was rewritten after the checkpoint", v.sidecarPath, sc.Head, hash)
+		if sc.Head != string(lr.hash[:]) {
+			return fail(seq, "record does not match the signed checkpoint %s (head %.12s, record hash %.12s): the trail was rewritten after the checkpoint", v.sidecarPath, sc.Head, lr.hash[:])
 		}
 		v.sidecarOK = true
 	}
-	v.seq, v.head = seq, hash
+	v.seq, v.head = seq, lr.hash
 	v.rep.Records++
-	v.rep.LastSeq, v.rep.Head = seq, hash
+	v.rep.LastSeq = seq
 	return nil
 }
 

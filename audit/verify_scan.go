@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strconv"
@@ -25,63 +26,48 @@ const maxScanDepth = 10000
 // duplicates of those keys. It is Verify's hot path: several times faster
 // than decoding the record, which Verify does only for trail.* records.
 func scanLine(line []byte) (lineInfo, error) {
-	s := scanner{b: line}
-	var info lineInfo
+	s := lineScanner{b: line}
 	s.ws()
 	if s.peek() != '{' {
-		return info, errors.New("not a JSON object")
+		return s.info, errors.New("not a JSON object")
 	}
-	if err := s.object(0, func(key []byte) error {
-		switch string(key) {
-		case "event":
-			s.events++
-			if s.events > 1 {
-				return errors.New("event appears twice")
-			}
-			if s.peek() != '{' {
-				return errors.New("event is not an object")
-			}
-			return s.object(1, func(key []byte) error { return s.eventField(key, &info) })
-		case "secrun":
-			if s.peek() != '{' {
-				return errors.New("secrun is not an object")
-			}
-			return s.object(1, func(key []byte) error {
-				if string(key) == "checkpoint" {
-					info.checkpoint = true
-				}
-				return s.value(2)
-			})
-		}
-		return s.value(1)
-	}); err != nil {
-		return info, fmt.Errorf("not valid JSON: %w", err)
+	if err := s.object(0, objTop); err != nil {
+		return s.info, fmt.Errorf("not valid JSON: %w", err)
 	}
 	s.ws()
 	if s.i != len(s.b) {
-		return info, fmt.Errorf("not valid JSON: data after the object at byte %d", s.i)
+		return s.info, fmt.Errorf("not valid JSON: data after the object at byte %d", s.i)
 	}
 	if s.seen != [4]bool{true, true, true, true} {
-		return info, errors.New("the event object lacks action, sequence, prev_hash or hash")
+		return s.info, errors.New("the event object lacks action, sequence, prev_hash or hash")
 	}
-	return info, nil
+	return s.info, nil
 }
 
-type scanner struct {
+type lineScanner struct {
 	b      []byte
 	i      int
+	info   lineInfo
 	events int
 	seen   [4]bool // action, sequence, prev_hash, hash of the event object
 }
 
-func (s *scanner) peek() byte {
+// What an object is, for the fields the scan extracts.
+const (
+	objOther = iota
+	objTop
+	objEvent
+	objSecrun
+)
+
+func (s *lineScanner) peek() byte {
 	if s.i < len(s.b) {
 		return s.b[s.i]
 	}
 	return 0
 }
 
-func (s *scanner) ws() {
+func (s *lineScanner) ws() {
 	for s.i < len(s.b) {
 		switch s.b[s.i] {
 		case ' ', '\t', '\n', '\r':
@@ -92,13 +78,12 @@ func (s *scanner) ws() {
 	}
 }
 
-func (s *scanner) errf(what string) error {
+func (s *lineScanner) errf(what string) error {
 	return fmt.Errorf("%s at byte %d", what, s.i)
 }
 
-// object scans {"key": value, ...}; field is called with the cursor on the
-// value and must consume it.
-func (s *scanner) object(depth int, field func(key []byte) error) error {
+// object scans {"key": value, ...}; kind says which keys matter.
+func (s *lineScanner) object(depth, kind int) error {
 	if depth >= maxScanDepth {
 		return s.errf("nesting too deep")
 	}
@@ -123,7 +108,7 @@ func (s *scanner) object(depth int, field func(key []byte) error) error {
 		}
 		s.i++
 		s.ws()
-		if err := field(key); err != nil {
+		if err := s.field(depth, kind, key); err != nil {
 			return err
 		}
 		s.ws()
@@ -139,7 +124,32 @@ func (s *scanner) object(depth int, field func(key []byte) error) error {
 	}
 }
 
-func (s *scanner) eventField(key []byte, info *lineInfo) error {
+// field scans the value of key in an object of the given kind.
+func (s *lineScanner) field(depth, kind int, key []byte) error {
+	switch {
+	case kind == objTop && string(key) == "event":
+		s.events++
+		if s.events > 1 {
+			return errors.New("event appears twice")
+		}
+		if s.peek() != '{' {
+			return errors.New("event is not an object")
+		}
+		return s.object(depth+1, objEvent)
+	case kind == objTop && string(key) == "secrun":
+		if s.peek() != '{' {
+			return errors.New("secrun is not an object")
+		}
+		return s.object(depth+1, objSecrun)
+	case kind == objSecrun && string(key) == "checkpoint":
+		s.info.checkpoint = true
+	case kind == objEvent:
+		return s.eventField(key, &s.info)
+	}
+	return s.value(depth + 1)
+}
+
+func (s *lineScanner) eventField(key []byte, info *lineInfo) error {
 	idx := -1
 	switch string(key) {
 	case "action":
@@ -197,11 +207,31 @@ var strSpecial = func() (t [256]bool) {
 	return t
 }()
 
+const (
+	lsb = 0x0101010101010101
+	msb = 0x8080808080808080
+)
+
+// hasZeroByte is non-zero if any byte of v is 0.
+func hasZeroByte(v uint64) uint64 { return (v - lsb) & ^v & msb }
+
+// hasByteBelow is non-zero if any byte of v is below n (n <= 128).
+func hasByteBelow(v uint64, n uint64) uint64 { return (v - lsb*n) & ^v & msb }
+
 // str scans a string and returns its raw (still escaped) contents.
-func (s *scanner) str() ([]byte, error) {
+func (s *lineScanner) str() ([]byte, error) {
 	s.i++ // opening quote
 	start := s.i
 	for s.i < len(s.b) {
+		// Skip eight plain bytes at a time (no quote, backslash or control
+		// character), then byte by byte up to the next special one.
+		for s.i+8 <= len(s.b) {
+			v := binary.LittleEndian.Uint64(s.b[s.i:])
+			if hasZeroByte(v^(lsb*'"'))|hasZeroByte(v^(lsb*'\\'))|hasByteBelow(v, 0x20) != 0 {
+				break
+			}
+			s.i += 8
+		}
 		for s.i < len(s.b) && !strSpecial[s.b[s.i]] {
 			s.i++
 		}
@@ -241,10 +271,10 @@ func (s *scanner) str() ([]byte, error) {
 	return nil, s.errf("unterminated string")
 }
 
-func (s *scanner) value(depth int) error {
+func (s *lineScanner) value(depth int) error {
 	switch c := s.peek(); {
 	case c == '{':
-		return s.object(depth, func([]byte) error { return s.value(depth + 1) })
+		return s.object(depth, objOther)
 	case c == '[':
 		return s.array(depth)
 	case c == '"':
@@ -262,7 +292,7 @@ func (s *scanner) value(depth int) error {
 	return s.errf("expected a value")
 }
 
-func (s *scanner) array(depth int) error {
+func (s *lineScanner) array(depth int) error {
 	if depth >= maxScanDepth {
 		return s.errf("nesting too deep")
 	}
@@ -290,7 +320,7 @@ func (s *scanner) array(depth int) error {
 	}
 }
 
-func (s *scanner) literal(lit string) error {
+func (s *lineScanner) literal(lit string) error {
 	if !bytes.HasPrefix(s.b[s.i:], []byte(lit)) {
 		return s.errf("bad literal")
 	}
@@ -299,7 +329,7 @@ func (s *scanner) literal(lit string) error {
 }
 
 // number scans -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
-func (s *scanner) number() error {
+func (s *lineScanner) number() error {
 	if s.peek() == '-' {
 		s.i++
 	}
@@ -329,7 +359,7 @@ func (s *scanner) number() error {
 	return nil
 }
 
-func (s *scanner) digits() bool {
+func (s *lineScanner) digits() bool {
 	start := s.i
 	for s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9' {
 		s.i++

@@ -44,6 +44,19 @@ type Runner struct {
 	Host func() profiles.HostLSM
 	// Warn receives notes for the user (one line each).
 	Warn io.Writer
+	// Trace, when set, receives the time each step of the pipeline took.
+	Trace io.Writer
+}
+
+// phase returns a function that reports how long the named step took.
+func (r *Runner) phase(name string) func() {
+	if r.Trace == nil {
+		return func() {}
+	}
+	start := time.Now()
+	return func() {
+		fmt.Fprintf(r.Trace, "secrun: trace: %-16s %s\n", name, time.Since(start).Round(time.Microsecond))
+	}
 }
 
 func (r *Runner) layout() layout { return layout{Root: r.Root} }
@@ -104,7 +117,9 @@ func (r *Runner) prepare(ctx context.Context, o RunOptions) (p *prepared, err er
 	}()
 	ctr := audit.Container{ID: id, Name: o.Name, Runtime: r.Runtime.Path}
 
+	done := r.phase("image")
 	img, err := r.Store.Resolve(ctx, o.Image, image.ImportOptions{})
+	done()
 	if err != nil {
 		return nil, err
 	}
@@ -113,7 +128,9 @@ func (r *Runner) prepare(ctx context.Context, o RunOptions) (p *prepared, err er
 		return nil, err
 	}
 
+	done = r.phase("verify")
 	sig, err := r.verify(ctx, img)
+	done()
 	if err != nil {
 		return nil, err
 	}
@@ -126,7 +143,9 @@ func (r *Runner) prepare(ctx context.Context, o RunOptions) (p *prepared, err er
 		return nil, err
 	}
 
+	done = r.phase("rootfs")
 	rootfs, err := r.Store.Rootfs(ctx, img, image.UnpackOptions{Limits: image.DefaultLimits()})
+	done()
 	if err != nil {
 		return nil, err
 	}
@@ -145,7 +164,9 @@ func (r *Runner) prepare(ctx context.Context, o RunOptions) (p *prepared, err er
 		undo = append(undo, func() error { return l.userns().release(ids) })
 	}
 	cg := "/secrun/" + id
+	done = r.phase("plan")
 	plan, err := MakePlan(PlanInput{Options: o, ID: id, Config: img.Config, Rootfs: rootfs, IDs: ids, Seccomp: r.Seccomp, Cgroups: cg})
+	done()
 	if err != nil {
 		return nil, err
 	}
@@ -153,8 +174,10 @@ func (r *Runner) prepare(ctx context.Context, o RunOptions) (p *prepared, err er
 		r.warnf("%s", n)
 	}
 
+	done = r.phase("lsm")
 	host := r.host()
 	lsmUndo, warnings, err := applyLSM(plan, host, id, filepath.Join(r.Root, "selinux", "mcs"))
+	done()
 	if lsmUndo != nil {
 		undo = append(undo, lsmUndo)
 	}
@@ -174,7 +197,10 @@ func (r *Runner) prepare(ctx context.Context, o RunOptions) (p *prepared, err er
 		Signature: sig,
 		Host:      hostInfo(host),
 	}
-	if err := r.admit(ctx, in, ctr, imgRef); err != nil {
+	done = r.phase("policy+audit")
+	err = r.admit(ctx, in, ctr, imgRef)
+	done()
+	if err != nil {
 		return nil, err
 	}
 
@@ -203,7 +229,10 @@ func (r *Runner) prepare(ctx context.Context, o RunOptions) (p *prepared, err er
 		mountIDs = IDRange{}
 	}
 	undo = append(undo, func() error { return unmountRootfs(l.fs(id), l.rootfs(id)) })
-	if err := mountRootfsFor(rootfs, l.fs(id), l.rootfs(id), mountIDs); err != nil {
+	done = r.phase("mount")
+	err = mountRootfsFor(rootfs, l.fs(id), l.rootfs(id), mountIDs)
+	done()
+	if err != nil {
 		return nil, err
 	}
 
@@ -438,7 +467,11 @@ func (r *Runner) runForeground(ctx context.Context, p *prepared, stdio RunIO) (c
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs, forwardedSignals...)
 	defer signal.Stop(sigs)
+	// The kernel watch reads /dev/kmsg from its current end, so it is opened
+	// before runc starts: the container's first denials are not missed.
+	stopWatch := r.watchKernel(ctx, c)
 	if err := cmd.Start(); err != nil {
+		stopWatch()
 		return finish(ExitSecrun, &Error{Code: ExitSecrun, Err: fmt.Errorf("starting runtime %s: %w", r.Runtime.Path, err)})
 	}
 	done := make(chan struct{})
@@ -458,13 +491,13 @@ func (r *Runner) runForeground(ctx context.Context, p *prepared, stdio RunIO) (c
 			}
 		}
 	}()
-	watchCtx, stopWatch := context.WithCancel(ctx)
-	go r.watchKernel(watchCtx, c)
 	stopDog := func() {}
 	if p.watchdog != nil {
 		stopDog = p.watchdog(cmd.Process, c)
 	}
+	runDone := r.phase("runc run")
 	waitErr := cmd.Wait()
+	runDone()
 	stopDog()
 	stopWatch()
 	close(done)
@@ -488,12 +521,26 @@ func (r *Runner) runForeground(ctx context.Context, p *prepared, stdio RunIO) (c
 var forwardedSignals = []os.Signal{unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2}
 
 // watchKernel attributes the kernel's seccomp audit records to this
-// container while secrun supervises it.
-func (r *Runner) watchKernel(ctx context.Context, c *Container) {
+// container while secrun supervises it. The returned function stops the
+// watch and waits for its last record to be written.
+func (r *Runner) watchKernel(ctx context.Context, c *Container) (stop func()) {
 	ctr, _ := r.auditContainer(c)
-	err := audit.WatchSeccomp(ctx, r.Trail, ctr, func() []int { return cgroupPids(c.Cgroups) })
-	if err != nil && !errors.Is(err, context.Canceled) {
-		r.warnf("kernel seccomp events for %s are not recorded: %v", c.ID[:12], err)
+	w, err := audit.OpenSeccompWatch(r.Trail, ctr, func() []int { return cgroupPids(c.Cgroups) })
+	if err != nil {
+		r.warnf("kernel seccomp events for %s are not recorded: %v", short(c.ID), err)
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		if err := w.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			r.warnf("kernel seccomp events for %s: %v", short(c.ID), err)
+		}
+	}()
+	return func() {
+		cancel()
+		<-finished
 	}
 }
 

@@ -32,11 +32,19 @@ func DefaultSeccompSource(value string, granted []string, noNewPrivileges bool) 
 	if err != nil {
 		return nil, nil, fmt.Errorf("seccomp profile %s: %w", value, err)
 	}
+	if !custom {
+		// The built-in profile already allows what runc needs after the
+		// filter loads, for every capability set and either setting of
+		// no_new_privs: TestDefaultProfileNeedsNoRuntimeSyscalls pins it, so
+		// the check (a filter compilation, tens of milliseconds) is not paid
+		// on every start.
+		return s, nil, nil
+	}
 	// Without no_new_privs runc loads the filter earlier and needs more
 	// syscalls after it.
 	added := seccomp.EnsureRuntimeSyscallsFor(s, noNewPrivileges)
 	var notes []string
-	if custom && len(added) > 0 {
+	if len(added) > 0 {
 		notes = append(notes, fmt.Sprintf("seccomp profile %s: allowed %s, which the runtime needs after the filter loads", value, strings.Join(added, ", ")))
 	}
 	return s, notes, nil

@@ -75,6 +75,9 @@ func (g *globals) openTrail() (*audit.Trail, error) {
 			return nil, err
 		}
 		opts.SigningKey = k
+		// Every process pins the tail it leaves with a signed checkpoint,
+		// so a trail cut at a line boundary is detected too.
+		opts.CheckpointOnClose = true
 	}
 	t, err := audit.Open(g.auditPath(), opts)
 	if err != nil {
@@ -137,6 +140,9 @@ func (g *globals) runner(cmd *cobra.Command) (*runner.Runner, func(), error) {
 		Runtime:  &runner.Runtime{Path: rt, Root: filepath.Join(g.root, "runc")},
 		Seccomp:  runner.DefaultSeccompSource,
 		Warn:     cmd.ErrOrStderr(),
+	}
+	if os.Getenv("SECRUN_TRACE") != "" {
+		r.Trace = cmd.ErrOrStderr()
 	}
 	closeFn := func() {
 		if err := trail.Close(); err != nil {
