@@ -57,9 +57,11 @@ var restrictedCases = []controlCase{
 	{control: "proc-mount", deny: []mutation{func(in *policy.Input) { in.Spec.Linux.MaskedPaths = nil }}, field: "spec.linux.maskedPaths"},
 	{
 		control: "sysctls",
-		allow:   []mutation{func(in *policy.Input) { in.Spec.Linux.Sysctl = map[string]string{"net.ipv4.ip_unprivileged_port_start": "0"} }},
-		deny:    []mutation{func(in *policy.Input) { in.Spec.Linux.Sysctl = map[string]string{"kernel.core_pattern": "|/tmp/pwn"} }},
-		field:   "spec.linux.sysctl.kernel.core_pattern=|/tmp/pwn",
+		allow: []mutation{func(in *policy.Input) {
+			in.Spec.Linux.Sysctl = map[string]string{"net.ipv4.ip_unprivileged_port_start": "0"}
+		}},
+		deny:  []mutation{func(in *policy.Input) { in.Spec.Linux.Sysctl = map[string]string{"kernel.core_pattern": "|/tmp/pwn"} }},
+		field: "spec.linux.sysctl.kernel.core_pattern=|/tmp/pwn",
 	},
 	{control: "readonly-rootfs", deny: []mutation{func(in *policy.Input) { in.Spec.Root.Readonly = false }}, field: "spec.root.readonly=false"},
 	{control: "memory-limit", deny: []mutation{func(in *policy.Input) { in.Spec.Linux.Resources.Memory = nil }}, field: "spec.linux.resources.memory.limit=unset"},
@@ -97,9 +99,12 @@ var cisCases = []controlCase{
 	{control: "apparmor", deny: []mutation{func(in *policy.Input) { in.Spec.Process.ApparmorProfile = "" }}, field: "spec.process.apparmorProfile=unset"},
 	{
 		control: "selinux",
-		allow:   []mutation{func(in *policy.Input) { in.Host.LSM = []string{"selinux"}; in.Spec.Process.SelinuxLabel = "system_u:system_r:container_t:s0:c1,c2" }},
-		deny:    []mutation{func(in *policy.Input) { in.Host.LSM = []string{"selinux"} }},
-		field:   "spec.process.selinuxLabel=unset",
+		allow: []mutation{func(in *policy.Input) {
+			in.Host.LSM = []string{"selinux"}
+			in.Spec.Process.SelinuxLabel = "system_u:system_r:container_t:s0:c1,c2"
+		}},
+		deny:  []mutation{func(in *policy.Input) { in.Host.LSM = []string{"selinux"} }},
+		field: "spec.process.selinuxLabel=unset",
 	},
 	{control: "capabilities", allow: []mutation{caps("CAP_CHOWN", "CAP_SETUID")}, deny: []mutation{caps("CAP_NET_ADMIN")}, field: "spec.process.capabilities.bounding=CAP_NET_ADMIN"},
 	{control: "privileged", deny: []mutation{func(in *policy.Input) { in.Request.Privileged = true }}, field: "request.privileged=true"},
@@ -107,9 +112,13 @@ var cisCases = []controlCase{
 	{control: "sshd", deny: []mutation{func(in *policy.Input) { in.Spec.Process.Args = []string{"/usr/sbin/sshd", "-D"} }}, field: "spec.process.args[0]=/usr/sbin/sshd"},
 	{
 		control: "privileged-ports",
-		allow:   []mutation{func(in *policy.Input) { in.Spec.Annotations["nerdctl/ports"] = `[{"HostPort":8443,"ContainerPort":443,"Protocol":"tcp"}]` }},
-		deny:    []mutation{func(in *policy.Input) { in.Spec.Annotations["nerdctl/ports"] = `[{"HostPort":443,"ContainerPort":8443,"Protocol":"tcp"}]` }},
-		field:   "spec.annotations.nerdctl/ports=443:8443",
+		allow: []mutation{func(in *policy.Input) {
+			in.Spec.Annotations["nerdctl/ports"] = `[{"HostPort":8443,"ContainerPort":443,"Protocol":"tcp"}]`
+		}},
+		deny: []mutation{func(in *policy.Input) {
+			in.Spec.Annotations["nerdctl/ports"] = `[{"HostPort":443,"ContainerPort":8443,"Protocol":"tcp"}]`
+		}},
+		field: "spec.annotations.nerdctl/ports=443:8443",
 	},
 	{control: "host-network", deny: []mutation{func(in *policy.Input) { in.Request.Network = "host" }, dropNS(specs.NetworkNamespace)}, field: "request.network=host"},
 	{control: "memory-limit", deny: []mutation{func(in *policy.Input) { in.Spec.Linux.Resources.Memory.Limit = int64p(0) }}, field: "spec.linux.resources.memory.limit=0"},
@@ -298,6 +307,16 @@ func TestEngineBundles(t *testing.T) {
 			}
 			if d.Allowed != (c.want == nil) {
 				t.Fatalf("allowed=%v", d.Allowed)
+			}
+			// secrun-runc and audit build the request from the spec: the
+			// decision must not depend on which builder made it.
+			in := fixture(t, c.input)
+			if in.Request.Source == "runtime" {
+				in.Request = policy.RequestFromSpec(in.Spec, "runtime")
+				rd := eval(t, builtin(t, c.policy), in)
+				if got := ids(rd); !slices.Equal(got, c.want) {
+					t.Fatalf("with RequestFromSpec: violations %v, want %v:%s", got, c.want, dump(rd))
+				}
 			}
 		})
 	}

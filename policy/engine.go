@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -84,15 +83,21 @@ result := {"allow": a, "deny": deny, "exempted": exempted} if {
 
 // Load compiles a policy. spec is "" for the default built-in policy, a
 // built-in name (restricted, baseline, cis-docker), or the path of a .rego
-// file or of a directory of them (with optional data.json/data.yaml).
+// file or of a directory of them (with optional data.json/data.yaml). A
+// built-in name wins over a file of the same name: write ./restricted for
+// the file.
 //
-// A policy that does not parse or compile is returned as an error that
-// wraps a *DeniedError naming the file and line: every container would be
-// denied, and the caller reports it as a denial.
+// A policy that does not parse or compile (or has no package secrun) is
+// returned as a *DeniedError whose reason names the file and line: every
+// container would be denied, and the caller reports it as a denial (exit
+// 126). Unreadable files and malformed data are ordinary errors.
 func Load(ctx context.Context, spec string, opts ...Option) (*Engine, error) {
 	o := options{now: time.Now}
 	for _, opt := range opts {
 		opt(&o)
+	}
+	if o.now == nil {
+		o.now = time.Now
 	}
 	src, err := resolveSource(spec, false)
 	if err != nil {
@@ -351,13 +356,17 @@ func (e *Engine) Eval(ctx context.Context, in *Input) (Decision, error) {
 		d.Reason = "no input to evaluate"
 		return d, errors.New("policy: Eval called with a nil input")
 	}
+	if err := ctx.Err(); err != nil {
+		d.Reason = "policy evaluation was cancelled: " + oneLine(err.Error())
+		return d, fmt.Errorf("policy %s: evaluation cancelled: %w", e.name, err)
+	}
 	raw, err := json.Marshal(in)
 	if err != nil {
 		d.Reason = "the input cannot be encoded: " + oneLine(err.Error())
 		return d, fmt.Errorf("policy: encode input: %w", err)
 	}
 	d.InputHash = hashBytes(raw)
-	v, err := ast.ValueFromReader(bytes.NewReader(raw))
+	v, err := jsonToValue(raw)
 	if err != nil {
 		d.Reason = "the input cannot be encoded: " + oneLine(err.Error())
 		return d, fmt.Errorf("policy: convert input: %w", err)

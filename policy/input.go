@@ -36,8 +36,8 @@ type Request struct {
 	Label           []string `json:"label,omitempty"`
 	// Landlock are the --security-opt landlock= rules as given.
 	Landlock []string `json:"landlock,omitempty"`
-	ReadOnly        bool     `json:"read_only"`
-	Network         string   `json:"network"`
+	ReadOnly bool     `json:"read_only"`
+	Network  string   `json:"network"`
 	// Userns is "private" (the default: a mapped range) or "host".
 	Userns  string   `json:"userns"`
 	PID     string   `json:"pid,omitempty"`

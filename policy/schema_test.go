@@ -222,3 +222,24 @@ func TestDocumentedSchema(t *testing.T) {
 		t.Errorf("a malformed input matched the schema: %v %v", rs, err)
 	}
 }
+
+// The Rego examples in the documentation parse as Rego v1.
+func TestDocumentedRegoParses(t *testing.T) {
+	b, err := os.ReadFile("../docs/policy-input.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := strings.Split(string(b), "```rego\n")[1:]
+	if len(blocks) == 0 {
+		t.Fatal("no rego examples found")
+	}
+	for i, blk := range blocks {
+		src, _, ok := strings.Cut(blk, "```")
+		if !ok {
+			t.Fatalf("example %d is not closed", i)
+		}
+		if _, err := ast.ParseModuleWithOpts("example.rego", src, ast.ParserOptions{RegoVersion: ast.RegoV1}); err != nil {
+			t.Errorf("example %d: %v", i, err)
+		}
+	}
+}

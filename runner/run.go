@@ -412,7 +412,14 @@ func (r *Runner) runForeground(ctx context.Context, p *prepared, stdio RunIO) (c
 		if oom := oomKilled(c.Cgroups); oom {
 			exitFields["oom_killed"] = true
 		}
-		delErr := r.Runtime.Delete(context.WithoutCancel(ctx), c.ID, true)
+		delDone := r.phase("runc delete")
+		// runc run has returned, so the container has exited: a plain delete
+		// suffices (--force would also signal and wait, costing ~100 ms).
+		delErr := r.Runtime.Delete(context.WithoutCancel(ctx), c.ID, false)
+		if delErr != nil && !strings.Contains(delErr.Error(), "does not exist") {
+			delErr = r.Runtime.Delete(context.WithoutCancel(ctx), c.ID, true)
+		}
+		delDone()
 		if delErr != nil && !errors.Is(delErr, os.ErrNotExist) && !strings.Contains(delErr.Error(), "does not exist") {
 			r.warnf("%v", delErr)
 		}

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -115,10 +117,12 @@ func (g *globals) runner(cmd *cobra.Command) (*runner.Runner, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	eng, err := policy.Load(cmd.Context(), g.policy)
+	t0 := time.Now()
+	eng, err := g.loadPolicy(cmd)
 	if err != nil {
-		return nil, nil, &runner.Error{Code: runner.ExitDenied, Err: fmt.Errorf("policy %s: %w", g.policyName(), err)}
+		return nil, nil, err
 	}
+	loaded := time.Since(t0)
 	v, err := g.verifier()
 	if err != nil {
 		return nil, nil, &runner.Error{Code: runner.ExitDenied, Err: err}
@@ -143,6 +147,8 @@ func (g *globals) runner(cmd *cobra.Command) (*runner.Runner, func(), error) {
 	}
 	if os.Getenv("SECRUN_TRACE") != "" {
 		r.Trace = cmd.ErrOrStderr()
+		fmt.Fprintf(r.Trace, "secrun: trace: %-16s %s\nsecrun: trace: %-16s %s\n", "process start", t0.Sub(processStart).Round(time.Microsecond),
+			"policy compile", loaded.Round(time.Microsecond))
 	}
 	closeFn := func() {
 		if err := trail.Close(); err != nil {
@@ -157,4 +163,22 @@ func (g *globals) policyName() string {
 		return "restricted"
 	}
 	return g.policy
+}
+
+// processStart is as close to the process's start as Go lets a package see:
+// package initialisation of main runs after every dependency's.
+var processStart = time.Now()
+
+// loadPolicy loads the active policy. A policy that does not compile is a
+// denial (126) that names the file and line; a missing file is an error (125).
+func (g *globals) loadPolicy(cmd *cobra.Command) (*policy.Engine, error) {
+	eng, err := policy.Load(cmd.Context(), g.policy)
+	if err == nil {
+		return eng, nil
+	}
+	var de *policy.DeniedError
+	if errors.As(err, &de) {
+		return nil, &runner.Error{Code: runner.ExitDenied, Err: err}
+	}
+	return nil, &runner.Error{Code: runner.ExitSecrun, Err: err}
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -23,19 +22,20 @@ func newPolicyCmd(g *globals) *cobra.Command {
 			if input == "" {
 				return fmt.Errorf("policy eval needs --input FILE (a policy input document; see docs/policy-input.md)")
 			}
-			data, err := os.ReadFile(input)
+			f, err := os.Open(input)
 			if err != nil {
 				return err
 			}
-			var in policy.Input
-			if err := json.Unmarshal(data, &in); err != nil {
+			in, err := policy.ReadInput(f)
+			f.Close()
+			if err != nil {
 				return fmt.Errorf("input %s: %w", input, err)
 			}
-			eng, err := policy.Load(cmd.Context(), g.policy)
+			eng, err := g.loadPolicy(cmd)
 			if err != nil {
-				return &runner.Error{Code: runner.ExitDenied, Err: fmt.Errorf("policy %s: %w", g.policyName(), err)}
+				return err
 			}
-			d, err := eng.Eval(cmd.Context(), &in)
+			d, err := eng.Eval(cmd.Context(), in)
 			if err != nil {
 				return &runner.Error{Code: runner.ExitDenied, Err: err}
 			}
@@ -76,17 +76,11 @@ func newPolicyCmd(g *globals) *cobra.Command {
 		Short: "List the controls of the active policy",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			eng, err := policy.Load(cmd.Context(), g.policy)
+			eng, err := g.loadPolicy(cmd)
 			if err != nil {
-				return fmt.Errorf("policy %s: %w", g.policyName(), err)
+				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "policy %s (%s)\n", eng.Name(), eng.Hash())
-			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "CONTROL\tSEVERITY\tDESCRIPTION")
-			for _, c := range eng.Controls() {
-				fmt.Fprintf(w, "%s\t%s\t%s\n", c.ID, c.Severity, c.Description)
-			}
-			return w.Flush()
+			return eng.Explain(cmd.OutOrStdout())
 		},
 	}
 	c.AddCommand(eval, test, explain)

@@ -623,8 +623,12 @@ cap_fix(c) := sprintf("drop --cap-add %s", [trim_prefix(c, "CAP_")]) if {
 	input.request.privileged == true
 } else := sprintf("remove %s from every capability set", [c])
 
-# Findings for capabilities outside allowed (a set of CAP_ names).
+# Findings for capabilities outside allowed (a set of CAP_ names): one per
+# capability when there are a few, so each names its fix; one for all of them
+# when there are many (--privileged, --cap-add ALL), so that a refusal stays
+# readable.
 caps_outside(allowed) := {f |
+	count(caps_not_allowed(allowed)) <= 3
 	some raw in spec_caps
 	c := cap_name(raw)
 	not c in allowed
@@ -634,6 +638,21 @@ caps_outside(allowed) := {f |
 		"field": sprintf("spec.process.capabilities.%s=%s", [sets[0], raw]),
 		"fix": cap_fix(c),
 	}
+} | {f |
+	bad := caps_not_allowed(allowed)
+	count(bad) > 3
+	names := sort([c | some c in bad])
+	f := {
+		"msg": sprintf("%d capabilities are not allowed: %s", [count(bad), concat(", ", names)]),
+		"field": sprintf("spec.process.capabilities.bounding=%s,...", [names[0]]),
+		"fix": cap_fix(names[0]),
+	}
+}
+
+caps_not_allowed(allowed) := {c |
+	some raw in spec_caps
+	c := cap_name(raw)
+	not c in allowed
 }
 
 # ---------------------------------------------------------------------------
