@@ -2,11 +2,14 @@ package main_test
 
 import (
 	"bytes"
+	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/secrun/secrun/image/imagetest"
@@ -234,5 +237,58 @@ func TestProfileRecordReplay(t *testing.T) {
 	code, stdout, _ = c.run("profile", "show", prof)
 	if code != 0 || !strings.Contains(stdout, "BPF instructions") {
 		t.Fatalf("profile show: %d %q", code, stdout)
+	}
+}
+
+// -t gives the container a terminal: runc allocates a pty and hands it over
+// a console socket. The test runs secrun under script(1) so that secrun's own
+// stdin is a terminal too.
+func TestTTY(t *testing.T) {
+	c := newCLI(t)
+	script, err := exec.LookPath("script")
+	if err != nil {
+		t.Fatal("script(1) from util-linux is needed to give secrun a terminal")
+	}
+	allow := c.policyFile(allowAll)
+	inner := strings.Join([]string{c.bin, "--root", c.root, "--runtime", c.runc, "--policy", allow, "run", "--rm", "-t", c.layout, "sh", "-c", "tty; test -t 0 && echo stdin-is-a-tty"}, " ")
+	out, err := exec.Command(script, "-qec", inner, "/dev/null").CombinedOutput()
+	if err != nil {
+		t.Fatalf("secrun run -t: %v\n%s", err, out)
+	}
+	if !regexp.MustCompile(`/dev/pts/\d+`).Match(out) || !strings.Contains(string(out), "stdin-is-a-tty") {
+		t.Fatalf("no terminal in the container: %q", out)
+	}
+}
+
+// A signal sent to secrun reaches the container's process, and the exit
+// status that comes back is the container's.
+func TestSignalForwarding(t *testing.T) {
+	c := newCLI(t)
+	allow := c.policyFile(allowAll)
+	cmd := exec.Command(c.bin, "--root", c.root, "--runtime", c.runc, "--policy", allow, "run", "--rm", c.layout,
+		"sh", "-c", `trap "echo got-term; exit 3" TERM; echo ready; while true; do sleep 0.1; done`)
+	var stdout bytes.Buffer
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = pw, &stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	buf := make([]byte, 6)
+	if _, err := pr.Read(buf); err != nil || string(buf) != "ready\n" {
+		cmd.Process.Kill()
+		t.Fatalf("container did not start: %q %v", buf, err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	rest, _ := io.ReadAll(pr)
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 3 || !strings.Contains(string(rest), "got-term") {
+		t.Fatalf("exit %v, output %q, stderr %q", err, rest, stdout.String())
 	}
 }
