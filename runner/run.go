@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -477,6 +478,8 @@ func (r *Runner) runForeground(ctx context.Context, p *prepared, stdio RunIO) (c
 	// The kernel watch reads /dev/kmsg from its current end, so it is opened
 	// before runc starts: the container's first denials are not missed.
 	stopWatch := r.watchKernel(ctx, c)
+	stopStarted := r.recordStarted(ctx, c)
+	defer stopStarted()
 	if err := cmd.Start(); err != nil {
 		stopWatch()
 		return finish(ExitSecrun, &Error{Code: ExitSecrun, Err: fmt.Errorf("starting runtime %s: %w", r.Runtime.Path, err)})
@@ -505,6 +508,7 @@ func (r *Runner) runForeground(ctx context.Context, p *prepared, stdio RunIO) (c
 	runDone := r.phase("runc run")
 	waitErr := cmd.Wait()
 	runDone()
+	stopStarted()
 	stopDog()
 	stopWatch()
 	close(done)
@@ -521,6 +525,45 @@ func (r *Runner) runForeground(ctx context.Context, p *prepared, stdio RunIO) (c
 		return finish(ExitSecrun, &Error{Code: ExitSecrun, Err: fmt.Errorf("runtime: %w", waitErr)})
 	}
 	return finish(cmd.ProcessState.ExitCode(), nil)
+}
+
+// recordStarted records "container.started", with the container's pid,
+// when runc writes the pid file: runc run creates the container, writes the
+// file, and starts the process. The returned function stops the watch and
+// waits for it.
+func (r *Runner) recordStarted(ctx context.Context, c *Container) (stop func()) {
+	w, err := newPidWatch(r.layout().pidFile(c.ID))
+	if err != nil {
+		r.warnf("the start of %s is not recorded: %v", short(c.ID), err)
+		return func() {}
+	}
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		pid, err := w.wait()
+		if err != nil {
+			r.warnf("the start of %s is not recorded: %v", short(c.ID), err)
+			return
+		}
+		if pid == 0 {
+			return
+		}
+		c.Pid = pid
+		ctr, imgRef := r.auditContainer(c)
+		if err := r.record(context.WithoutCancel(ctx), audit.Event{Kind: "container.started", Outcome: "success", Container: ctr, Image: imgRef}); err != nil {
+			r.warnf("%v", err)
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			if err := w.stop(); err != nil {
+				r.warnf("%v", err)
+			}
+			<-finished
+			w.close()
+		})
+	}
 }
 
 // forwardedSignals are passed on to the container; SIGWINCH reaches runc from

@@ -283,7 +283,7 @@ func TestRunIsAudited(t *testing.T) {
 	if err := audit.Show(&buf, []string{e.trail}, audit.Filter{}, true); err != nil {
 		t.Fatal(err)
 	}
-	for _, kind := range []string{"image.resolved", "signature.verdict", "policy.decision", "spec.created", "runtime.invoked", "container.exited", "container.removed"} {
+	for _, kind := range []string{"image.resolved", "signature.verdict", "policy.decision", "spec.created", "runtime.invoked", "container.started", "container.exited", "container.removed"} {
 		if !strings.Contains(buf.String(), `"`+kind+`"`) {
 			t.Errorf("no %s record in %d records", kind, rep.Records)
 		}
