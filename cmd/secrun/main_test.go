@@ -292,3 +292,26 @@ func TestSignalForwarding(t *testing.T) {
 		t.Fatalf("exit %v, output %q, stderr %q", err, rest, stdout.String())
 	}
 }
+
+// --security-opt landlock= confines the container's process with Landlock
+// (applied by secrun-init before the command starts), and exec'd processes
+// too: writes outside the rw paths and reads outside the ruleset fail.
+func TestLandlockThroughRun(t *testing.T) {
+	c := newCLI(t)
+	t.Setenv("SECRUN_INIT", testenv.InitBinary(t))
+	allow := c.policyFile(allowAll)
+	code, stdout, stderr := c.run("--policy", allow, "run", "--rm", "--read-only=false",
+		"--security-opt", "landlock=ro=/bin:/etc", "--security-opt", "landlock=rw=/tmp", c.layout,
+		"sh", "-c", "echo x > /tmp/ok && echo wrote-tmp; grep -q root /etc/passwd && echo read-etc; echo x > /home/x || echo write-home-denied; ls /root || echo read-root-denied")
+	if code != 0 {
+		t.Fatalf("exit %d: %s %s", code, stdout, stderr)
+	}
+	for _, want := range []string{"wrote-tmp", "read-etc", "write-home-denied", "read-root-denied"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("%s not seen:\n%s\n%s", want, stdout, stderr)
+		}
+	}
+	if !strings.Contains(stderr, "Permission denied") {
+		t.Errorf("no EACCES from Landlock: %s", stderr)
+	}
+}

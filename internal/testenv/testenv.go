@@ -182,3 +182,33 @@ func SecrunBinary(t testing.TB) string {
 	}
 	return secrunPath
 }
+
+var (
+	initOnce sync.Once
+	initPath string
+	initErr  error
+)
+
+// InitBinary builds the static cmd/secrun-init once per test binary.
+func InitBinary(t testing.TB) string {
+	t.Helper()
+	root := ModuleRoot(t)
+	initOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "secrun-init-")
+		if err != nil {
+			initErr = err
+			return
+		}
+		initPath = filepath.Join(dir, "secrun-init")
+		cmd := exec.Command("go", "build", "-o", initPath, "./cmd/secrun-init")
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			initErr = fmt.Errorf("building secrun-init: %w\n%s", err, b)
+		}
+	})
+	if initErr != nil {
+		t.Fatal(initErr)
+	}
+	return initPath
+}
