@@ -277,7 +277,7 @@ func (r *Runner) host() profiles.HostLSM {
 }
 
 func hostInfo(h profiles.HostLSM) policy.HostInfo {
-	return policy.HostInfo{LSM: h.Active(), Userns: usernsAvailable(), Cgroup: cgroupMode()}
+	return policy.DetectHost(h.Active())
 }
 
 // applyLSM puts AppArmor, SELinux and Landlock confinement into the plan's
@@ -654,7 +654,7 @@ func readPid(path string) (int, error) {
 // cgroupFile returns the path of a file of the container's cgroup for a v1
 // controller, or of the unified hierarchy on v2.
 func cgroupFile(cgpath, controller, file string) string {
-	if cgroupMode() == "v2" {
+	if policy.CgroupMode() == "v2" {
 		return filepath.Join("/sys/fs/cgroup", cgpath, file)
 	}
 	return filepath.Join("/sys/fs/cgroup", controller, cgpath, file)
@@ -678,7 +678,7 @@ func cgroupPids(cgpath string) []int {
 // container's memory cgroup (read before the runtime removes it).
 func oomKilled(cgpath string) bool {
 	name, key := "memory.oom_control", "oom_kill"
-	if cgroupMode() == "v2" {
+	if policy.CgroupMode() == "v2" {
 		name = "memory.events"
 	}
 	data, err := os.ReadFile(cgroupFile(cgpath, "memory", name))

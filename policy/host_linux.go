@@ -1,4 +1,4 @@
-package runner
+package policy
 
 import (
 	"os"
@@ -8,9 +8,20 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// cgroupMode reports how cgroups are mounted: "v2" (unified), "hybrid" (v1
+// DetectHost reports what is true of this host for the policy input's host
+// section: the confining LSMs the caller found active (profiles.DetectLSM),
+// whether user namespaces can be created, and the cgroup layout. secrun run,
+// secrun-runc and secrun audit all build host the same way.
+func DetectHost(lsm []string) HostInfo {
+	if lsm == nil {
+		lsm = []string{}
+	}
+	return HostInfo{LSM: lsm, Userns: UsernsAvailable(), Cgroup: CgroupMode()}
+}
+
+// CgroupMode reports how cgroups are mounted: "v2" (unified), "hybrid" (v1
 // controllers plus a v2 hierarchy at /sys/fs/cgroup/unified) or "v1".
-func cgroupMode() string {
+func CgroupMode() string {
 	var st unix.Statfs_t
 	if err := unix.Statfs("/sys/fs/cgroup", &st); err == nil && st.Type == unix.CGROUP2_SUPER_MAGIC {
 		return "v2"
@@ -21,9 +32,9 @@ func cgroupMode() string {
 	return "v1"
 }
 
-// usernsAvailable reports whether this kernel lets secrun create user
+// UsernsAvailable reports whether this kernel lets secrun create user
 // namespaces.
-func usernsAvailable() bool {
+func UsernsAvailable() bool {
 	if _, err := os.Stat("/proc/self/ns/user"); err != nil {
 		return false
 	}
