@@ -314,3 +314,22 @@ func TestUnknownImage(t *testing.T) {
 		t.Errorf("error is not one line: %q", err)
 	}
 }
+
+// A container killed by the OOM killer exits 137, and its exit record says
+// it was an OOM kill (read from the memory cgroup before the runtime removes
+// it).
+func TestOOMKillIsRecorded(t *testing.T) {
+	e := newEnv(t, allowAll)
+	code, out, err := e.run(t, runner.RunOptions{ReadOnly: true, Remove: true, Memory: "16m",
+		Args: []string{"dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"}})
+	if err != nil || code != 137 {
+		t.Fatalf("code %d err %v: %s", code, err, out)
+	}
+	var buf bytes.Buffer
+	if err := audit.Show(&buf, []string{e.trail}, audit.Filter{Kind: "container.exited"}, true); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), `"oom_killed":true`) {
+		t.Fatalf("exit record does not mark the OOM kill:\n%s", buf.String())
+	}
+}
