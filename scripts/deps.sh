@@ -12,7 +12,7 @@ mkdir -p "$BIN"
 
 need_pkgs=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-for p in libseccomp-dev pkg-config busybox-static apparmor uidmap iproute2 ${SECRUN_EXTRA_PKGS:-}; do
+for p in libseccomp-dev pkg-config busybox-static apparmor uidmap iproute2 docker.io podman containerd ${SECRUN_EXTRA_PKGS:-}; do
   have_pkg "$p" || need_pkgs+=("$p")
 done
 if [ ${#need_pkgs[@]} -gt 0 ]; then

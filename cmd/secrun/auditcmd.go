@@ -11,7 +11,14 @@ import (
 )
 
 func newAuditCmd(g *globals) *cobra.Command {
-	c := &cobra.Command{Use: "audit", Short: "Audit containers and the audit trail"}
+	var ff fleetFlags
+	c := &cobra.Command{
+		Use:   "audit [flags]",
+		Short: "Audit every running container on the host (and, with 'log', the audit trail)",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return runFleetAudit(cmd, g, &ff) },
+	}
+	ff.bind(c)
 	log := &cobra.Command{Use: "log", Short: "Verify and show the tamper-evident audit trail"}
 	var pubKey string
 	verifyCmd := &cobra.Command{
