@@ -5,7 +5,7 @@ GOTEST    ?= $(GO) test
 TESTFLAGS ?= -timeout 45m
 export SECRUN_RUNC := $(BIN)/runc
 
-.PHONY: all deps build install demo test bench lint clean
+.PHONY: all deps build install demo test bench conformance lint clean
 
 all: build
 
@@ -13,18 +13,18 @@ all: build
 deps:
 	./scripts/deps.sh
 
-## build: bin/secrun, bin/secrun-runc and the in-container init helper
+## build: bin/secrun, bin/secrun-runc (+ its signature helper) and the static in-container init
 build:
 	CGO_ENABLED=1 $(GO) build -o $(BIN)/secrun ./cmd/secrun
-	@if [ -d cmd/secrun-runc ] && ls cmd/secrun-runc/*.go >/dev/null 2>&1; then CGO_ENABLED=1 $(GO) build -o $(BIN)/secrun-runc ./cmd/secrun-runc; fi
-	@if [ -d cmd/secrun-init ] && ls cmd/secrun-init/*.go >/dev/null 2>&1; then CGO_ENABLED=0 $(GO) build -o $(BIN)/secrun-init ./cmd/secrun-init; fi
+	CGO_ENABLED=1 $(GO) build -o $(BIN)/secrun-runc ./cmd/secrun-runc
+	CGO_ENABLED=1 $(GO) build -o $(BIN)/secrun-runc-verify ./cmd/secrun-runc/verify
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/secrun-init ./cmd/secrun-init
 
-## install: copy the binaries (and the pinned runc) to $(PREFIX)/bin
+## install: copy the binaries and the pinned runc they default to into $(PREFIX)/bin
 PREFIX ?= /usr/local
 install: build
 	install -d $(PREFIX)/bin
-	install -m 0755 $(BIN)/secrun $(PREFIX)/bin/secrun
-	@for b in secrun-runc secrun-init; do [ -f $(BIN)/$$b ] && install -m 0755 $(BIN)/$$b $(PREFIX)/bin/$$b || true; done
+	for b in secrun secrun-runc secrun-runc-verify secrun-init runc; do install -m 0755 $(BIN)/$$b $(PREFIX)/bin/$$b; done
 
 ## demo: the main job end to end, on this machine
 demo: deps build
@@ -39,6 +39,10 @@ test: deps build
 bench: deps build
 	$(GOTEST) -run '^$$' -bench . -benchtime 20x -timeout 30m ./runner/
 	$(GOTEST) -run '^$$' -bench . -timeout 30m ./policy/ ./audit/ ./verify/ ./image/ ./seccomp/
+
+## conformance: the OCI runtime-tools validation suite against runc and secrun-runc (root)
+conformance: deps build
+	./scripts/runtime-conformance.sh
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }

@@ -1,0 +1,7 @@
+package secrun
+
+default allow := false
+
+allow if {
+	input.request.privileged ==
+}
