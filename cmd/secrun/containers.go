@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -111,10 +110,7 @@ func newExecCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer closeFn()
-			stdio := runner.RunIO{Stdout: os.Stdout, Stderr: os.Stderr}
-			if o.Interactive {
-				stdio.Stdin = os.Stdin
-			}
+			stdio := processIO(o.Interactive)
 			code, err := r.Exec(cmd.Context(), o, stdio)
 			g.exitCode = code
 			return err

@@ -117,10 +117,7 @@ func newRecordCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer closeFn()
-			stdio := runner.RunIO{Stdout: os.Stdout, Stderr: os.Stderr}
-			if o.Interactive {
-				stdio.Stdin = os.Stdin
-			}
+			stdio := processIO(o.Interactive)
 			p, code, err := r.Record(cmd.Context(), o, stdio)
 			g.exitCode = code
 			if err != nil {

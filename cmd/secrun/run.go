@@ -55,10 +55,7 @@ signature), 127 (command not found in the image).`,
 				return err
 			}
 			defer closeFn()
-			stdio := runner.RunIO{Stdout: os.Stdout, Stderr: os.Stderr}
-			if o.Interactive {
-				stdio.Stdin = os.Stdin
-			}
+			stdio := processIO(o.Interactive)
 			code, err := r.Run(cmd.Context(), o, stdio)
 			g.exitCode = code
 			return err
@@ -67,4 +64,14 @@ signature), 127 (command not found in the image).`,
 	c.Flags().SetInterspersed(false)
 	bindRunFlags(c.Flags(), &o)
 	return c
+}
+
+// processIO is the stdio a foreground container or exec'd process gets:
+// secrun's own stdout and stderr, and its stdin only with -i.
+func processIO(interactive bool) runner.RunIO {
+	stdio := runner.RunIO{Stdout: os.Stdout, Stderr: os.Stderr}
+	if interactive {
+		stdio.Stdin = os.Stdin
+	}
+	return stdio
 }
