@@ -9,8 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"os"
+	"github.com/secrun/secrun/internal/limitio"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -467,19 +466,7 @@ func pemEntries(entries []string, baseDir, what string) ([][]byte, error) {
 }
 
 func readLimited(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxTrustFileSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	if len(data) > maxTrustFileSize {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, maxTrustFileSize)
-	}
-	return data, nil
+	return limitio.ReadFile(path, maxTrustFileSize)
 }
 
 func fingerprint(pub crypto.PublicKey) (string, error) {

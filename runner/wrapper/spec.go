@@ -7,7 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"github.com/secrun/secrun/internal/limitio"
 	"os"
 	"path/filepath"
 	"slices"
@@ -268,19 +268,7 @@ func setObject[V any](top map[string]json.RawMessage, key string, obj map[string
 }
 
 func readLimited(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxSpecSize+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > maxSpecSize {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, maxSpecSize)
-	}
-	return data, nil
+	return limitio.ReadFile(path, maxSpecSize)
 }
 
 func hashOf(b []byte) string {
