@@ -121,6 +121,39 @@ func (t *Trail) Append(ctx context.Context, e Event) (Record, error) {
 	return req.rec, nil
 }
 
+// AppendAll records events in order, in one write and one fdatasync when
+// they fit one batch, and returns once every record is durable. It is for
+// steps that are recorded together before the action they lead to (secrun
+// records the image, signature and policy decision before a container
+// starts): one sync instead of one per record. An error means some records
+// may not be on disk: treat the action as refused.
+func (t *Trail) AppendAll(ctx context.Context, events ...Event) ([]Record, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	reqs := make([]*appendRequest, 0, len(events))
+	now := t.opts.Now().Round(0).UTC()
+	for _, e := range events {
+		if err := validateEvent(&e, false); err != nil {
+			return nil, err
+		}
+		rec := Record{Time: now, Host: t.opts.Host, Event: e, Actor: t.actor}
+		body, err := encodeBody(rec)
+		if err != nil {
+			return nil, err
+		}
+		reqs = append(reqs, &appendRequest{rec: rec, body: body, done: make(chan struct{})})
+	}
+	if err := t.waitAll(ctx, reqs); err != nil {
+		return nil, err
+	}
+	out := make([]Record, len(reqs))
+	for i, r := range reqs {
+		out[i] = r.rec
+	}
+	return out, nil
+}
+
 // Checkpoint writes a signed checkpoint covering every record so far: a
 // "trail.checkpoint" record and the sidecar file CheckpointPath(path).
 func (t *Trail) Checkpoint(ctx context.Context) error {
@@ -150,31 +183,58 @@ func (t *Trail) Close() error {
 }
 
 func (t *Trail) wait(ctx context.Context, req *appendRequest) error {
+	return t.waitAll(ctx, []*appendRequest{req})
+}
+
+// waitAll queues reqs together, in order, and waits for each. If ctx ends
+// first, the requests not yet taken by the committer are dropped and ctx's
+// error returned; the taken ones are waited for.
+func (t *Trail) waitAll(ctx context.Context, reqs []*appendRequest) error {
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
 		return ErrClosed
 	}
-	t.pending = append(t.pending, req)
+	t.pending = append(t.pending, reqs...)
 	t.cond.Signal()
 	t.mu.Unlock()
 
-	select {
-	case <-req.done:
-		return req.err
-	case <-ctx.Done():
-	}
-	t.mu.Lock()
-	if !req.taken {
-		if i := slices.Index(t.pending, req); i >= 0 {
-			t.pending = slices.Delete(t.pending, i, i+1)
+	var errs []error
+	for i, req := range reqs {
+		select {
+		case <-req.done:
+			errs = append(errs, req.err)
+			continue
+		case <-ctx.Done():
+		}
+		t.mu.Lock()
+		for _, r := range reqs[i:] {
+			if !r.taken {
+				if j := slices.Index(t.pending, r); j >= 0 {
+					t.pending = slices.Delete(t.pending, j, j+1)
+				}
+			}
+		}
+		var taken []*appendRequest
+		for _, r := range reqs[i:] {
+			if r.taken {
+				taken = append(taken, r)
+			}
 		}
 		t.mu.Unlock()
-		return ctx.Err()
+		for _, r := range taken {
+			<-r.done
+			errs = append(errs, r.err)
+		}
+		if len(taken) < len(reqs[i:]) {
+			if err := errors.Join(errs...); err != nil {
+				return errors.Join(err, ctx.Err())
+			}
+			return ctx.Err()
+		}
+		break
 	}
-	t.mu.Unlock()
-	<-req.done
-	return req.err
+	return errors.Join(errs...)
 }
 
 // run is the flusher: it takes everything pending (up to maxBatchBytes) and

@@ -643,3 +643,49 @@ func TestRemovedLockFileStillSerializes(t *testing.T) {
 		t.Errorf("Records = %d, want 402", rep.Records)
 	}
 }
+
+// AppendAll writes its records in order, contiguous in the chain, even with
+// other writers appending at the same time.
+func TestAppendAllKeepsOrderAndChain(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.log")
+	tr := openTrail(t, path, audit.Options{})
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			mustAppend(t, tr, started(fmt.Sprintf("other-%d", i)))
+		}()
+	}
+	recs, err := tr.AppendAll(context.Background(), started("a"), started("b"), started("c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	if len(recs) != 3 {
+		t.Fatalf("%d records, want 3", len(recs))
+	}
+	for i, r := range recs {
+		if want := string(rune('a' + i)); r.Event.Container.ID != want {
+			t.Errorf("record %d is for %q, want %q", i, r.Event.Container.ID, want)
+		}
+		if i > 0 && (r.Seq != recs[i-1].Seq+1 || r.PrevHash != recs[i-1].Hash) {
+			t.Errorf("record %d (seq %d) does not follow record %d (seq %d)", i, r.Seq, i-1, recs[i-1].Seq)
+		}
+	}
+	if rep := mustVerify(t, []string{path}, nil); rep.Records != 12 {
+		t.Errorf("Records = %d, want 12", rep.Records)
+	}
+	// A bad event refuses the whole batch before anything is written.
+	if _, err := tr.AppendAll(context.Background(), started("d"), audit.Event{}); err == nil {
+		t.Error("a batch with an invalid event was accepted")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := tr.AppendAll(ctx, started("e")); !errors.Is(err, context.Canceled) {
+		t.Errorf("AppendAll with a canceled context = %v", err)
+	}
+	if rep := mustVerify(t, []string{path}, nil); rep.Records != 12 {
+		t.Errorf("after refused batches: Records = %d, want 12", rep.Records)
+	}
+}

@@ -29,6 +29,9 @@ type Decision struct {
 	// Reason explains a denial that the violations alone do not: an
 	// evaluation error, an undefined or malformed result.
 	Reason string `json:"reason,omitempty"`
+	// Cached is set when the decision came from the decision cache: the
+	// same policy allowed an input equal in every field it reads.
+	Cached bool `json:"cached,omitempty"`
 }
 
 // Violation is one broken rule: which control, what is wrong, the input

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -23,6 +24,7 @@ type Option func(*options)
 type options struct {
 	exemptions string
 	now        func() time.Time
+	cacheDir   string
 }
 
 // WithExemptions merges a policy data file (YAML or JSON, see PolicyData)
@@ -44,8 +46,18 @@ type Engine struct {
 	name     string
 	hash     string
 	now      func() time.Time
+	data     map[string]any
 	query    rego.PreparedEvalQuery
 	controls []Control
+	compiler *ast.Compiler
+
+	// With a decision cache, a policy whose profile is cached is compiled
+	// lazily: only when a decision is not in the cache.
+	cache   *decisionCache
+	profile *cacheProfile
+	lazy    func(context.Context) error
+	once    sync.Once
+	lazyErr error
 }
 
 // Control describes one rule of a policy, for `secrun policy explain`.
@@ -130,35 +142,76 @@ func Load(ctx context.Context, spec string, opts ...Option) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	compiler, err := compileSource(src, true)
-	if err != nil {
-		return nil, err
+	e := &Engine{name: src.name, hash: hash, now: o.now, data: data}
+	build := func(ctx context.Context) error {
+		return e.build(ctx, src, data, func(controls []Control) error {
+			if err := checkExemptionControls(own, controls); err != nil {
+				return fmt.Errorf("policy %s: %w", src.name, err)
+			}
+			if extra != nil {
+				if err := checkExemptionControls(extra, controls); err != nil {
+					return fmt.Errorf("exemptions %s: %w", o.exemptions, err)
+				}
+			}
+			return nil
+		})
 	}
-	if _, ok := compiler.Modules[engineModule]; !ok {
-		return nil, errors.New("policy engine module missing after compile")
-	}
-	if !hasPackage(compiler, policyPackage) {
-		return nil, denyLoad(src.name, fmt.Sprintf("policy %s has no `package %s`; a policy must define data.%s.allow", src.name, policyPackage, policyPackage))
-	}
-	store := inmem.NewFromObjectWithOpts(data, inmem.OptRoundTripOnWrite(false))
-
-	e := &Engine{name: src.name, hash: hash, now: o.now}
-	e.query, err = prepare(ctx, compiler, store, engineQuery)
-	if err != nil {
-		return nil, denyLoad(src.name, fmt.Sprintf("policy %s: %s", src.name, oneLine(err.Error())))
-	}
-	if e.controls, err = loadControls(ctx, compiler, store); err != nil {
-		return nil, fmt.Errorf("policy %s: %w", src.name, err)
-	}
-	if err := checkExemptionControls(own, e.controls); err != nil {
-		return nil, fmt.Errorf("policy %s: %w", src.name, err)
-	}
-	if extra != nil {
-		if err := checkExemptionControls(extra, e.controls); err != nil {
-			return nil, fmt.Errorf("exemptions %s: %w", o.exemptions, err)
+	if o.cacheDir != "" {
+		e.cache = &decisionCache{dir: o.cacheDir, max: defaultCacheEntries}
+		// A policy this cache has seen compile (same hash, same OPA) is
+		// compiled only when a decision is not in the cache.
+		if prof, ok := e.cache.profile(hash); ok {
+			e.profile = prof
+			e.lazy = build
+			return e, nil
 		}
 	}
+	if err := build(ctx); err != nil {
+		return nil, err
+	}
+	if e.cache != nil {
+		e.profile = e.cache.storeProfile(hash, analyze(e.compiler, src.builtin))
+	}
 	return e, nil
+}
+
+// build compiles the policy and prepares its queries; check validates the
+// controls it declares.
+func (e *Engine) build(ctx context.Context, src *policySource, data map[string]any, check func([]Control) error) error {
+	compiler, err := compileSource(src, true)
+	if err != nil {
+		return err
+	}
+	if _, ok := compiler.Modules[engineModule]; !ok {
+		return errors.New("policy engine module missing after compile")
+	}
+	if !hasPackage(compiler, policyPackage) {
+		return denyLoad(src.name, fmt.Sprintf("policy %s has no `package %s`; a policy must define data.%s.allow", src.name, policyPackage, policyPackage))
+	}
+	store := inmem.NewFromObjectWithOpts(data, inmem.OptRoundTripOnWrite(false))
+	query, err := prepare(ctx, compiler, store, engineQuery)
+	if err != nil {
+		return denyLoad(src.name, fmt.Sprintf("policy %s: %s", src.name, oneLine(err.Error())))
+	}
+	controls, err := loadControls(ctx, compiler, store)
+	if err != nil {
+		return fmt.Errorf("policy %s: %w", src.name, err)
+	}
+	if err := check(controls); err != nil {
+		return err
+	}
+	e.compiler, e.query, e.controls = compiler, query, controls
+	return nil
+}
+
+// ready compiles a lazily loaded policy, once.
+func (e *Engine) ready(ctx context.Context) error {
+	e.once.Do(func() {
+		if e.lazy != nil {
+			e.lazyErr = e.lazy(ctx)
+		}
+	})
+	return e.lazyErr
 }
 
 func resolveSource(spec string, withTests bool) (*policySource, error) {
@@ -343,7 +396,12 @@ func (e *Engine) Hash() string { return e.hash }
 
 // Controls lists the policy's controls by id; empty for a policy without a
 // `controls` object.
-func (e *Engine) Controls() []Control { return slices.Clone(e.controls) }
+func (e *Engine) Controls() []Control {
+	if err := e.ready(context.Background()); err != nil {
+		return nil
+	}
+	return slices.Clone(e.controls)
+}
 
 // Eval decides on one input. The decision is never Allowed unless the
 // policy allowed and listed no violation; evaluation errors and undefined or
@@ -366,6 +424,21 @@ func (e *Engine) Eval(ctx context.Context, in *Input) (Decision, error) {
 		return d, fmt.Errorf("policy: encode input: %w", err)
 	}
 	d.InputHash = hashBytes(raw)
+	var key string
+	if e.cache != nil && e.profile != nil && e.profile.Cacheable {
+		if key, err = e.profile.key(e.hash, in); err == nil {
+			if hit, ok := e.cache.lookup(key, e.hash, e.now()); ok {
+				d.Allowed, d.Exempted, d.Cached = true, hit.Exempted, true
+				return d, nil
+			}
+		} else {
+			key = ""
+		}
+	}
+	if err := e.ready(ctx); err != nil {
+		d.Reason = "the policy could not be compiled: " + oneLine(err.Error())
+		return d, fmt.Errorf("policy %s: %w", e.name, err)
+	}
 	v, err := jsonToValue(raw)
 	if err != nil {
 		d.Reason = "the input cannot be encoded: " + oneLine(err.Error())
@@ -381,6 +454,9 @@ func (e *Engine) Eval(ctx context.Context, in *Input) (Decision, error) {
 		return d, nil
 	}
 	decide(&d, rs)
+	if key != "" && d.Allowed {
+		e.cache.store(key, e.hash, d, e.validUntil(e.now()))
+	}
 	return d, nil
 }
 

@@ -14,7 +14,8 @@ func (e *Engine) Explain(w io.Writer) error {
 	if _, err := fmt.Fprintf(w, "policy %s (%s)\n", e.name, e.hash); err != nil {
 		return fmt.Errorf("write policy explanation: %w", err)
 	}
-	if len(e.controls) == 0 {
+	controls := e.Controls()
+	if len(controls) == 0 {
 		_, err := fmt.Fprintf(w, "the policy declares no controls (define a `controls` object in package %s to list them here)\n", policyPackage)
 		if err != nil {
 			return fmt.Errorf("write policy explanation: %w", err)
@@ -23,7 +24,7 @@ func (e *Engine) Explain(w io.Writer) error {
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tSEVERITY\tDESCRIPTION\tREFERENCES")
-	for _, c := range e.controls {
+	for _, c := range controls {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.ID, c.Severity, oneLine(c.Description), strings.Join(c.Refs, "; "))
 	}
 	if err := tw.Flush(); err != nil {

@@ -31,7 +31,10 @@ type sourceFile struct {
 
 // policySource is everything a policy is made of, before compiling.
 type policySource struct {
-	name    string
+	name string
+	// builtin is set for secrun's own policies, whose use of the clock
+	// (exemption expiry) is known.
+	builtin bool
 	modules []sourceFile
 	// dataFiles are the data documents, each placed at dataPath in data
 	// (nil: the root).
@@ -56,7 +59,7 @@ func builtinSource(name string, withTests bool) (*policySource, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open the built-in policy library: %w", err)
 	}
-	src := &policySource{name: name}
+	src := &policySource{name: name, builtin: true}
 	dirs := []string{profiles.PolicyLibraryDir, name}
 	if withTests {
 		dirs = append(dirs, fixturesDir)

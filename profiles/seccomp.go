@@ -2,6 +2,7 @@ package profiles
 
 import (
 	_ "embed"
+	"encoding/json"
 	"fmt"
 
 	"github.com/secrun/secrun/seccomp"
@@ -24,6 +25,17 @@ func DefaultSeccomp() *seccomp.Profile {
 		panic(fmt.Sprintf("profiles: embedded default seccomp profile is invalid: %v", err))
 	}
 	return p
+}
+
+// DefaultSeccompUnchecked is DefaultSeccomp without validation, for the
+// container-start path: TestDefaultSeccompIsValid validates the same bytes,
+// and seccomp.Profile.ToOCIValidated converts it.
+func DefaultSeccompUnchecked() (*seccomp.Profile, error) {
+	var p seccomp.Profile
+	if err := json.Unmarshal(defaultSeccompJSON, &p); err != nil {
+		return nil, fmt.Errorf("profiles: embedded default seccomp profile: %w", err)
+	}
+	return &p, nil
 }
 
 // DefaultSeccompJSON returns the embedded default profile as written.

@@ -3,6 +3,7 @@ package profiles_test
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -89,6 +90,28 @@ func TestDefaultSeccompEmbeddedIsValid(t *testing.T) {
 	p.Syscalls = nil
 	if len(profiles.DefaultSeccomp().Syscalls) == 0 {
 		t.Error("DefaultSeccomp returned shared state")
+	}
+	// The unchecked copy the start path uses is the same profile, and it
+	// converts exactly as the validated one does, for any capability set.
+	u, err := profiles.DefaultSeccompUnchecked()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := u.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for _, caps := range [][]string{nil, {"CAP_SYS_ADMIN"}, {"CAP_SYS_PTRACE", "CAP_NET_ADMIN"}} {
+		want, err := profiles.DefaultSeccomp().ToOCI(caps)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := u.ToOCIValidated(caps)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("caps %v: the unchecked conversion differs from the validated one", caps)
+		}
 	}
 }
 

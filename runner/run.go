@@ -75,18 +75,21 @@ type prepared struct {
 	image *image.Image
 	// undo releases everything prepare made; safe to call once.
 	undo func() error
+	// pending are records of the start not yet written: they are written
+	// with runtime.invoked, before the runtime runs.
+	pending []audit.Event
 	// watchdog, when set, is started with the runtime process and returns
 	// a function that stops it.
 	watchdog func(runc *os.Process, c *Container) (stop func())
 }
 
-// record appends an audit event; a record that cannot be written stops the
-// container from starting (fail closed).
-func (r *Runner) record(ctx context.Context, e audit.Event) error {
+// record appends audit events, in one durable write; a record that cannot
+// be written stops the container from starting (fail closed).
+func (r *Runner) record(ctx context.Context, es ...audit.Event) error {
 	if r.Trail == nil {
 		return &Error{Code: ExitSecrun, Err: errors.New("no audit trail configured: refusing to run unaudited")}
 	}
-	if _, err := r.Trail.Append(ctx, e); err != nil {
+	if _, err := r.Trail.AppendAll(ctx, es...); err != nil {
 		return &Error{Code: ExitSecrun, Err: fmt.Errorf("audit trail: %w: refusing to continue; check the audit log's disk and permissions", err)}
 	}
 	return nil
@@ -109,8 +112,15 @@ func (r *Runner) prepare(ctx context.Context, o RunOptions) (p *prepared, err er
 		undo = nil
 		return errors.Join(errs...)
 	}
+	var pending []audit.Event
 	defer func() {
 		if err != nil {
+			// What happened before the failure is still recorded.
+			if len(pending) > 0 {
+				if rerr := r.record(context.WithoutCancel(ctx), pending...); rerr != nil {
+					r.warnf("%v", rerr)
+				}
+			}
 			if cerr := cleanup(); cerr != nil {
 				r.warnf("cleaning up after a failed start: %v", cerr)
 			}
@@ -125,9 +135,9 @@ func (r *Runner) prepare(ctx context.Context, o RunOptions) (p *prepared, err er
 		return nil, err
 	}
 	imgRef := audit.ImageRef{Name: img.Name, Digest: img.Digest.String()}
-	if err := r.record(ctx, audit.Event{Kind: "image.resolved", Outcome: "success", Container: ctr, Image: imgRef}); err != nil {
-		return nil, err
-	}
+	// The steps before the policy decision are recorded with it, in one
+	// durable write (or, if the start fails first, when it fails).
+	pending = append(pending, audit.Event{Kind: "image.resolved", Outcome: "success", Container: ctr, Image: imgRef})
 
 	done = r.phase("verify")
 	sig, err := r.verify(ctx, img)
@@ -139,10 +149,8 @@ func (r *Runner) prepare(ctx context.Context, o RunOptions) (p *prepared, err er
 	if !sig.Verified {
 		sigOutcome = "failure"
 	}
-	if err := r.record(ctx, audit.Event{Kind: "signature.verdict", Outcome: sigOutcome, Reason: sig.Error, Container: ctr, Image: imgRef,
-		Fields: map[string]any{"signature.verified": sig.Verified, "signature.signers": sig.Signers}}); err != nil {
-		return nil, err
-	}
+	pending = append(pending, audit.Event{Kind: "signature.verdict", Outcome: sigOutcome, Reason: sig.Error, Container: ctr, Image: imgRef,
+		Fields: map[string]any{"signature.verified": sig.Verified, "signature.signers": sig.Signers}})
 
 	done = r.phase("rootfs")
 	rootfs, err := r.Store.Rootfs(ctx, img, image.UnpackOptions{Limits: image.DefaultLimits()})
@@ -199,7 +207,8 @@ func (r *Runner) prepare(ctx context.Context, o RunOptions) (p *prepared, err er
 		Host:      hostInfo(host),
 	}
 	done = r.phase("policy+audit")
-	err = r.admit(ctx, in, ctr, imgRef)
+	err = r.admit(ctx, in, ctr, imgRef, pending...)
+	pending = nil
 	done()
 	if err != nil {
 		return nil, err
@@ -220,10 +229,9 @@ func (r *Runner) prepare(ctx context.Context, o RunOptions) (p *prepared, err er
 		return nil, fmt.Errorf("writing bundle: %w", err)
 	}
 	sum := sha256.Sum256(specJSON)
-	if err := r.record(ctx, audit.Event{Kind: "spec.created", Outcome: "success", Container: ctr, Image: imgRef,
-		Fields: map[string]any{"spec.hash": "sha256:" + hex.EncodeToString(sum[:]), "lsm.warnings": warnings}}); err != nil {
-		return nil, err
-	}
+	// Recorded with runtime.invoked, before the runtime runs.
+	pending = append(pending, audit.Event{Kind: "spec.created", Outcome: "success", Container: ctr, Image: imgRef,
+		Fields: map[string]any{"spec.hash": "sha256:" + hex.EncodeToString(sum[:]), "lsm.warnings": warnings}})
 
 	mountIDs := ids
 	if o.Userns == "host" {
@@ -242,7 +250,9 @@ func (r *Runner) prepare(ctx context.Context, o RunOptions) (p *prepared, err er
 	if err := l.save(c); err != nil {
 		return nil, err
 	}
-	return &prepared{c: c, plan: plan, image: img, undo: cleanup}, nil
+	p = &prepared{c: c, plan: plan, image: img, undo: cleanup, pending: pending}
+	pending = nil
+	return p, nil
 }
 
 // mountRootfsFor builds the rootfs; with the host user namespace there is
@@ -354,7 +364,9 @@ func (r *Runner) verify(ctx context.Context, img *image.Image) (policy.Signature
 
 // admit evaluates the policy and records the decision durably. It is the
 // only way to a running container.
-func (r *Runner) admit(ctx context.Context, in *policy.Input, ctr audit.Container, imgRef audit.ImageRef) error {
+//
+// before are records of earlier steps, written in the same durable write.
+func (r *Runner) admit(ctx context.Context, in *policy.Input, ctr audit.Container, imgRef audit.ImageRef, before ...audit.Event) error {
 	if r.Policy == nil {
 		return &Error{Code: ExitDenied, Err: errors.New("no policy loaded: refusing to run")}
 	}
@@ -371,8 +383,16 @@ func (r *Runner) admit(ctx context.Context, in *policy.Input, ctr audit.Containe
 	if evalErr != nil {
 		reason = evalErr.Error()
 	}
-	pref := &audit.PolicyRef{Name: r.Policy.Name(), Hash: r.Policy.Hash(), InputHash: policy.InputHash(in), Violations: violations}
-	if err := r.record(ctx, audit.Event{Kind: kind, Outcome: outcome, Reason: reason, Container: ctr, Image: imgRef, Policy: pref}); err != nil {
+	inputHash := d.InputHash
+	if inputHash == "" {
+		inputHash = policy.InputHash(in)
+	}
+	pref := &audit.PolicyRef{Name: r.Policy.Name(), Hash: r.Policy.Hash(), InputHash: inputHash, Violations: violations}
+	var fields map[string]any
+	if d.Cached {
+		fields = map[string]any{"policy.cached": true}
+	}
+	if err := r.record(ctx, append(before, audit.Event{Kind: kind, Outcome: outcome, Reason: reason, Container: ctr, Image: imgRef, Policy: pref, Fields: fields})...); err != nil {
 		return err
 	}
 	if evalErr != nil {
@@ -413,17 +433,20 @@ func (r *Runner) runForeground(ctx context.Context, p *prepared, stdio RunIO) (c
 		if oom := oomKilled(c.Cgroups); oom {
 			exitFields["oom_killed"] = true
 		}
-		delDone := r.phase("runc delete")
+		cleanupDone := r.phase("exit+cleanup")
+		defer cleanupDone()
 		// runc run has returned, so the container has exited: a plain delete
 		// suffices (--force would also signal and wait, costing ~100 ms).
-		delErr := r.Runtime.Delete(context.WithoutCancel(ctx), c.ID, false)
-		if delErr != nil && !strings.Contains(delErr.Error(), "does not exist") {
-			delErr = r.Runtime.Delete(context.WithoutCancel(ctx), c.ID, true)
-		}
-		delDone()
-		if delErr != nil && !errors.Is(delErr, os.ErrNotExist) && !strings.Contains(delErr.Error(), "does not exist") {
-			r.warnf("%v", delErr)
-		}
+		// It runs beside the exit record and the unmount, which do not
+		// depend on it: runc's state and cgroups are not the rootfs.
+		deleted := make(chan error, 1)
+		go func() {
+			delErr := r.Runtime.Delete(context.WithoutCancel(ctx), c.ID, false)
+			if delErr != nil && !strings.Contains(delErr.Error(), "does not exist") {
+				delErr = r.Runtime.Delete(context.WithoutCancel(ctx), c.ID, true)
+			}
+			deleted <- delErr
+		}()
 		outcome := "success"
 		if runErr != nil {
 			outcome, exitFields["error"] = "failure", runErr.Error()
@@ -431,6 +454,9 @@ func (r *Runner) runForeground(ctx context.Context, p *prepared, stdio RunIO) (c
 		recErr := r.record(context.WithoutCancel(ctx), audit.Event{Kind: "container.exited", Outcome: outcome, Container: ctr, Image: imgRef, Fields: exitFields})
 		if unErr := unmountRootfs(l.fs(c.ID), l.rootfs(c.ID)); unErr != nil {
 			r.warnf("%v", unErr)
+		}
+		if delErr := <-deleted; delErr != nil && !errors.Is(delErr, os.ErrNotExist) && !strings.Contains(delErr.Error(), "does not exist") {
+			r.warnf("%v", delErr)
 		}
 		// A container that never ran (the runtime failed to start it) is
 		// removed whatever --rm said: a failed start leaves nothing behind.
@@ -453,8 +479,8 @@ func (r *Runner) runForeground(ctx context.Context, p *prepared, stdio RunIO) (c
 		return code, recErr
 	}
 
-	if err := r.record(ctx, audit.Event{Kind: "runtime.invoked", Outcome: "success", Container: ctr, Image: imgRef,
-		Fields: map[string]any{"runtime.command": "run"}}); err != nil {
+	if err := r.record(ctx, append(p.pending, audit.Event{Kind: "runtime.invoked", Outcome: "success", Container: ctr, Image: imgRef,
+		Fields: map[string]any{"runtime.command": "run"}})...); err != nil {
 		return finish(ExitSecrun, err)
 	}
 	cmd := r.Runtime.command(ctx, l.runcLog(c.ID), "run", "--keep", "--bundle", l.bundle(c.ID), "--pid-file", l.pidFile(c.ID), c.ID)
@@ -612,8 +638,8 @@ func (r *Runner) startDetached(ctx context.Context, p *prepared, stdio RunIO) er
 		return fail(err)
 	}
 	defer out.Close()
-	if err := r.record(ctx, audit.Event{Kind: "runtime.invoked", Outcome: "success", Container: ctr, Image: imgRef,
-		Fields: map[string]any{"runtime.command": "create"}}); err != nil {
+	if err := r.record(ctx, append(p.pending, audit.Event{Kind: "runtime.invoked", Outcome: "success", Container: ctr, Image: imgRef,
+		Fields: map[string]any{"runtime.command": "create"}})...); err != nil {
 		return fail(err)
 	}
 	if err := r.Runtime.Create(ctx, c.ID, l.bundle(c.ID), l.pidFile(c.ID), l.runcLog(c.ID), RunIO{Stdout: out, Stderr: out}); err != nil {

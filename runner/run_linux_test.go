@@ -283,9 +283,17 @@ func TestRunIsAudited(t *testing.T) {
 	if err := audit.Show(&buf, []string{e.trail}, audit.Filter{}, true); err != nil {
 		t.Fatal(err)
 	}
+	// Every step, in the order it happened.
+	at := -1
 	for _, kind := range []string{"image.resolved", "signature.verdict", "policy.decision", "spec.created", "runtime.invoked", "container.started", "container.exited", "container.removed"} {
-		if !strings.Contains(buf.String(), `"`+kind+`"`) {
+		i := strings.Index(buf.String(), `"`+kind+`"`)
+		switch {
+		case i < 0:
 			t.Errorf("no %s record in %d records", kind, rep.Records)
+		case i < at:
+			t.Errorf("%s is recorded out of order:\n%s", kind, buf.String())
+		default:
+			at = i
 		}
 	}
 	if !strings.Contains(buf.String(), `"exit.code":7`) && !strings.Contains(buf.String(), `"code":7`) {

@@ -11,34 +11,39 @@ import (
 	"github.com/secrun/secrun/seccomp"
 )
 
-var defaultProfile = sync.OnceValue(profiles.DefaultSeccomp)
+var defaultProfile = sync.OnceValues(profiles.DefaultSeccompUnchecked)
 
 // DefaultSeccompSource resolves --security-opt seccomp= values: "default"
 // is secrun's built-in profile, a path a Docker-format profile file. The
 // syscalls runc needs after the filter is loaded are added, and reported for
 // custom profiles.
 func DefaultSeccompSource(value string, granted []string, noNewPrivileges bool) (*specs.LinuxSeccomp, []string, error) {
-	var p *seccomp.Profile
 	custom := value != "default"
-	if custom {
-		var err error
-		if p, err = seccomp.LoadFile(value); err != nil {
+	if !custom {
+		// The built-in profile is validated by its tests, not on every
+		// start (that would load libseccomp, milliseconds per start).
+		p, err := defaultProfile()
+		if err != nil {
 			return nil, nil, err
 		}
-	} else {
-		p = defaultProfile()
-	}
-	s, err := p.ToOCI(granted)
-	if err != nil {
-		return nil, nil, fmt.Errorf("seccomp profile %s: %w", value, err)
-	}
-	if !custom {
+		s, err := p.ToOCIValidated(granted)
+		if err != nil {
+			return nil, nil, fmt.Errorf("seccomp profile %s: %w", value, err)
+		}
 		// The built-in profile already allows what runc needs after the
 		// filter loads, for every capability set and either setting of
 		// no_new_privs: TestDefaultProfileNeedsNoRuntimeSyscalls pins it, so
 		// the check (a filter compilation, tens of milliseconds) is not paid
 		// on every start.
 		return s, nil, nil
+	}
+	p, err := seccomp.LoadFile(value)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := p.ToOCI(granted)
+	if err != nil {
+		return nil, nil, fmt.Errorf("seccomp profile %s: %w", value, err)
 	}
 	// Without no_new_privs runc loads the filter earlier and needs more
 	// syscalls after it.

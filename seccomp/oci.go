@@ -64,6 +64,21 @@ func (p *Profile) ToOCIFor(t Target) (*specs.LinuxSeccomp, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
+	return p.convert(t)
+}
+
+// ToOCIValidated is ToOCI for a profile whose validity is established
+// elsewhere: secrun's embedded default, which its tests validate, so that
+// a container start does not load libseccomp to check it again.
+func (p *Profile) ToOCIValidated(caps []string) (*specs.LinuxSeccomp, error) {
+	t, err := HostTarget(caps)
+	if err != nil {
+		return nil, err
+	}
+	return p.convert(t)
+}
+
+func (p *Profile) convert(t Target) (*specs.LinuxSeccomp, error) {
 	granted := map[string]bool{}
 	for _, c := range t.Caps {
 		granted[NormalizeCap(c)] = true

@@ -118,7 +118,7 @@ func (g *globals) runner(cmd *cobra.Command) (*runner.Runner, func(), error) {
 		return nil, nil, err
 	}
 	t0 := time.Now()
-	eng, err := g.loadPolicy(cmd)
+	eng, err := g.loadPolicy(cmd, policy.WithDecisionCache(filepath.Join(g.root, "decisions")))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -148,7 +148,7 @@ func (g *globals) runner(cmd *cobra.Command) (*runner.Runner, func(), error) {
 	if os.Getenv("SECRUN_TRACE") != "" {
 		r.Trace = cmd.ErrOrStderr()
 		fmt.Fprintf(r.Trace, "secrun: trace: %-16s %s\nsecrun: trace: %-16s %s\n", "process start", t0.Sub(processStart).Round(time.Microsecond),
-			"policy compile", loaded.Round(time.Microsecond))
+			"policy load", loaded.Round(time.Microsecond))
 	}
 	closeFn := func() {
 		if err := trail.Close(); err != nil {
@@ -171,8 +171,8 @@ var processStart = time.Now()
 
 // loadPolicy loads the active policy. A policy that does not compile is a
 // denial (126) that names the file and line; a missing file is an error (125).
-func (g *globals) loadPolicy(cmd *cobra.Command) (*policy.Engine, error) {
-	eng, err := policy.Load(cmd.Context(), g.policy)
+func (g *globals) loadPolicy(cmd *cobra.Command, opts ...policy.Option) (*policy.Engine, error) {
+	eng, err := policy.Load(cmd.Context(), g.policy, opts...)
 	if err == nil {
 		return eng, nil
 	}

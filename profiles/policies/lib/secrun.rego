@@ -537,8 +537,8 @@ host_ns contains {"kind": ns.type, "f": f} if {
 # A user namespace that maps a container id to host uid/gid 0 gives the
 # container the host's root.
 host_ns contains {"kind": "user", "f": f} if {
-	some key in ["uidMappings", "gidMappings"]
-	some i, m in input.spec.linux[key]
+	some key, mappings in id_mappings
+	some i, m in mappings
 	m.hostID == 0
 	f := {
 		"msg": sprintf("the user namespace maps container id %d to host id 0 (host root)", [m.containerID]),
@@ -546,6 +546,13 @@ host_ns contains {"kind": "user", "f": f} if {
 		"fix": "map the container to an unprivileged host id range (--userns)",
 	}
 }
+
+# The id mappings by field name. Each is named rather than indexed with a
+# variable (input.spec.linux[key]), so the policy provably reads no other
+# field of spec.linux: the decision cache relies on that (policy/cache.go).
+id_mappings["uidMappings"] := input.spec.linux.uidMappings
+
+id_mappings["gidMappings"] := input.spec.linux.gidMappings
 
 host_network contains x.f if {
 	some x in host_ns
