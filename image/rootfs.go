@@ -12,7 +12,12 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
-const keepSetuidSuffix = "-keepsetuid"
+const (
+	keepSetuidSuffix = "-keepsetuid"
+	// noOwnerSuffix marks a tree a root process unpacked with IgnoreOwner;
+	// unpacked by anyone else, the tree is the same with or without it.
+	noOwnerSuffix = "-noowner"
+)
 
 // Rootfs returns the directory holding img unpacked, unpacking it on first
 // use. The unpack goes to a temporary directory that is synced and renamed
@@ -20,7 +25,8 @@ const keepSetuidSuffix = "-keepsetuid"
 // callers (goroutines or processes) wait for one unpack and share it. Every
 // layer's compressed digest and diffID are checked while unpacking, and any
 // failure leaves nothing behind. Limits apply when the rootfs is unpacked,
-// not to a cached one; KeepSetuid gives a separate cached rootfs.
+// not to a cached one; KeepSetuid gives a separate cached rootfs, and so
+// does IgnoreOwner when unpacking as root.
 func (s *Store) Rootfs(ctx context.Context, img *Image, opts UnpackOptions) (string, error) {
 	if img == nil {
 		return "", errors.New("no image given to unpack")
@@ -31,6 +37,9 @@ func (s *Store) Rootfs(ctx context.Context, img *Image, opts UnpackOptions) (str
 	key := img.Digest.Hex
 	if opts.KeepSetuid {
 		key += keepSetuidSuffix
+	}
+	if opts.IgnoreOwner && os.Geteuid() == 0 {
+		key += noOwnerSuffix
 	}
 	final := filepath.Join(s.rootfs, key)
 	if fi, err := os.Lstat(final); err == nil && fi.IsDir() {

@@ -459,7 +459,7 @@ func (s *Store) collectLocked() error {
 	}
 	for _, e := range entries {
 		n := e.Name()
-		hx := strings.TrimSuffix(strings.TrimSuffix(strings.TrimPrefix(n, "."), ".lock"), keepSetuidSuffix)
+		hx := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(strings.TrimPrefix(n, "."), ".lock"), noOwnerSuffix), keepSetuidSuffix)
 		if !strings.HasPrefix(n, ".") && imageDigests["sha256:"+hx] {
 			continue
 		}

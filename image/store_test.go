@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -595,6 +596,26 @@ func TestRootfsConcurrent(t *testing.T) {
 	must(t, err)
 	if p2 == paths[0] {
 		t.Error("KeepSetuid shares the stripped rootfs")
+	}
+	// Unpacked by root without owners, the tree differs: a separate entry,
+	// kept by garbage collection while the image is stored.
+	p3, err := s.Rootfs(ctx, got, image.UnpackOptions{IgnoreOwner: true})
+	must(t, err)
+	if (p3 == paths[0]) != (os.Geteuid() != 0) {
+		t.Errorf("IgnoreOwner rootfs %s, default %s: want separate entries only as root", p3, paths[0])
+	}
+	other := t.TempDir()
+	imagetest.WriteOCILayout(t, other, random1(t), "")
+	oimg, err := s.Import(ctx, "oci:"+other, image.ImportOptions{})
+	must(t, err)
+	must(t, s.Remove(oimg.Digest.String()))
+	for _, p := range []string{paths[0], p2, p3} {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("garbage collection removed the rootfs of a stored image: %v", err)
+		}
+	}
+	if fi, err := os.Stat(filepath.Join(p3, "bin")); err != nil || fi.Sys().(*syscall.Stat_t).Uid != uint32(os.Geteuid()) {
+		t.Errorf("IgnoreOwner rootfs: bin/ not owned by the unpacking user: %v", err)
 	}
 }
 

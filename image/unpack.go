@@ -39,6 +39,13 @@ type UnpackOptions struct {
 	// KeepSetuid keeps setuid/setgid bits and security.capability xattrs
 	// on files. Off, they are stripped and listed in the report.
 	KeepSetuid bool
+	// IgnoreOwner leaves every file owned by the unpacking user instead of
+	// applying the layer's owners (lchown); everything else (limits, no
+	// devices, setuid/setgid and file capabilities stripped, whiteouts
+	// checked) is unchanged. Rootless secrun sets it: its container's root
+	// is the caller's own uid, so image files appear owned by root inside.
+	// An unpack not running as root never applies owners.
+	IgnoreOwner bool
 }
 
 // UnpackReport says what unpacking changed relative to the layer.

@@ -37,7 +37,7 @@ import (
 // the report lists it. A refused entry fails the whole call with an
 // *UnpackError naming it; dest may then hold part of the layer, and the
 // caller discards it. Ownership from the layer is applied only when running
-// as root.
+// as root, and not with IgnoreOwner.
 func Unpack(ctx context.Context, layer io.Reader, dest string, opts UnpackOptions) (UnpackReport, error) {
 	u, err := newUnpacker(dest, opts)
 	if err != nil {
@@ -90,7 +90,7 @@ func newUnpacker(dest string, opts UnpackOptions) (*unpacker, error) {
 		root:  f,
 		opts:  opts,
 		lim:   opts.Limits.withDefaults(),
-		chown: os.Geteuid() == 0,
+		chown: os.Geteuid() == 0 && !opts.IgnoreOwner,
 		buf:   make([]byte, 1<<20),
 		dirs:  map[string]*os.File{},
 	}, nil
@@ -484,6 +484,19 @@ func (u *unpacker) regular(name, dir, base string, hdr *tar.Header, r io.Reader)
 	return u.setTimes(pfd, base, name, hdr)
 }
 
+// perm is the mode a tree gets for an entry. Without the layer's owners
+// every entry belongs to the unpacking user and its group, and a rootless
+// container's processes carry that user's groups (runc cannot drop them
+// without root): the group bits would then grant what the image gave its own
+// groups. So they are narrowed to the "other" bits, which is what a
+// container user outside the file's group would have had.
+func (u *unpacker) perm(mode uint32) uint32 {
+	if u.chown {
+		return mode
+	}
+	return mode&^0o070 | (mode&0o007)<<3
+}
+
 // fileMeta applies owner, mode (setuid/setgid stripped unless kept) and
 // xattrs to a new regular file, in the order that keeps each: chown clears
 // setuid bits and capabilities, so they come after it.
@@ -493,7 +506,7 @@ func (u *unpacker) fileMeta(fd int, name string, hdr *tar.Header) error {
 			return fmt.Errorf("setting owner %d:%d: %w", hdr.Uid, hdr.Gid, err)
 		}
 	}
-	mode := uint32(hdr.Mode) & 0o7777
+	mode := u.perm(uint32(hdr.Mode) & 0o7777)
 	if mode&(unix.S_ISUID|unix.S_ISGID) != 0 && !u.opts.KeepSetuid {
 		mode &^= unix.S_ISUID | unix.S_ISGID
 		u.report.StrippedSetuid = append(u.report.StrippedSetuid, name)
@@ -593,7 +606,7 @@ func (u *unpacker) dirMeta(fd int, name string, hdr *tar.Header) error {
 	if err := u.xattrs(fd, name, hdr, true); err != nil {
 		return err
 	}
-	m := dirMeta{name: name, mode: uint32(hdr.Mode) & 0o7777, times: entryTimes(hdr)}
+	m := dirMeta{name: name, mode: u.perm(uint32(hdr.Mode) & 0o7777), times: entryTimes(hdr)}
 	if name == "" {
 		u.rootMeta = &m
 		u.rootSet = true
@@ -684,7 +697,7 @@ func (u *unpacker) fifo(name, dir, base string, hdr *tar.Header) error {
 		}
 	}
 	// The fifo was just created here by us; fchmodat cannot be redirected.
-	if err := unix.Fchmodat(pfd, base, uint32(hdr.Mode)&0o1777, 0); err != nil {
+	if err := unix.Fchmodat(pfd, base, u.perm(uint32(hdr.Mode)&0o1777), 0); err != nil {
 		return fmt.Errorf("setting mode: %w", err)
 	}
 	return u.setTimes(pfd, base, name, hdr)

@@ -173,9 +173,11 @@ func TestUnpackHostileFixtures(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.fixture, func(t *testing.T) {
 			layer := fixture(t, tc.fixture)
-			for _, compress := range []string{"tar", "gzip", "zstd"} {
+			for _, compress := range []string{"tar", "gzip", "zstd", "tar+IgnoreOwner"} {
 				sb := newSandbox(t)
-				_, err := unpack(t, sb.dest, compressed(t, compress, layer), image.UnpackOptions{})
+				// Rootless unpacking (IgnoreOwner) refuses the same entries.
+				how, ignoreOwner := strings.CutSuffix(compress, "+IgnoreOwner")
+				_, err := unpack(t, sb.dest, compressed(t, how, layer), image.UnpackOptions{IgnoreOwner: ignoreOwner})
 				if err == nil {
 					t.Fatalf("%s: unpack succeeded; want error %q", compress, tc.want)
 				}
@@ -264,12 +266,13 @@ func TestUnpackSetuidAndCaps(t *testing.T) {
 		hasCap   bool
 	}
 	cases := []struct {
-		name       string
-		keep       bool
-		stripped   []string
-		caps       []string
-		files      map[string]file
-		droppedXat []string
+		name        string
+		keep        bool
+		ignoreOwner bool
+		stripped    []string
+		caps        []string
+		files       map[string]file
+		droppedXat  []string
 	}{
 		{
 			name:     "stripped",
@@ -281,6 +284,23 @@ func TestUnpackSetuidAndCaps(t *testing.T) {
 				"bin/ping":  {mode: 0o755},
 				"bin/plain": {mode: 0o750, uid: 1000, gid: 1000},
 				"shared":    {mode: fs.ModeDir | fs.ModeSetgid | 0o775, gid: 50},
+			},
+			droppedXat: []string{"bin/plain: trusted.overlay.opaque"},
+		},
+		{
+			// Rootless unpacking: every file is the unpacking user's (root
+			// here), setuid bits and file capabilities are still stripped,
+			// and group bits narrow to the other bits.
+			name:        "owners ignored",
+			ignoreOwner: true,
+			stripped:    []string{"bin/su", "bin/sg"},
+			caps:        []string{"bin/ping"},
+			files: map[string]file{
+				"bin/su":    {mode: 0o755},
+				"bin/sg":    {mode: 0o755},
+				"bin/ping":  {mode: 0o755},
+				"bin/plain": {mode: 0o700},
+				"shared":    {mode: fs.ModeDir | fs.ModeSetgid | 0o755},
 			},
 			droppedXat: []string{"bin/plain: trusted.overlay.opaque"},
 		},
@@ -300,7 +320,7 @@ func TestUnpackSetuidAndCaps(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			sb := newSandbox(t)
-			rep, err := unpack(t, sb.dest, fixture(t, "setuid.tar"), image.UnpackOptions{KeepSetuid: tc.keep})
+			rep, err := unpack(t, sb.dest, fixture(t, "setuid.tar"), image.UnpackOptions{KeepSetuid: tc.keep, IgnoreOwner: tc.ignoreOwner})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -612,5 +632,42 @@ func TestUnpackThroughDanglingSymlink(t *testing.T) {
 	sb.checkOutside(t)
 	if err == nil || !strings.HasPrefix(err.Error(), `layer entry "l/f": parent directory "l": `) || !strings.HasSuffix(err.Error(), "not a directory") {
 		t.Errorf("error %v", err)
+	}
+}
+
+// Without owners every entry belongs to the unpacking user, whose groups a
+// rootless container's processes keep: the group bits narrow to the other
+// bits, so a file the image kept from "other" (a 0640 /etc/shadow) stays
+// unreadable to the container's non-root user. With owners, modes are kept.
+func TestUnpackWithoutOwnersNarrowsGroupBits(t *testing.T) {
+	layer := layerOf(t,
+		imagetest.Entry{Name: "etc", Type: tar.TypeDir, Mode: 0o750},
+		imagetest.Entry{Name: "etc/shadow", Type: tar.TypeReg, Mode: 0o640, Gid: 42, Body: []byte("root:x")},
+		imagetest.Entry{Name: "etc/passwd", Type: tar.TypeReg, Mode: 0o664, Body: []byte("root")},
+		imagetest.Entry{Name: "run", Type: tar.TypeDir, Mode: 0o1777},
+	)
+	for _, tc := range []struct {
+		ignoreOwner bool
+		want        map[string]os.FileMode
+	}{
+		{false, map[string]os.FileMode{"etc": 0o750, "etc/shadow": 0o640, "etc/passwd": 0o664, "run": 0o777 | os.ModeSticky}},
+		{true, map[string]os.FileMode{"etc": 0o700, "etc/shadow": 0o600, "etc/passwd": 0o644, "run": 0o777 | os.ModeSticky}},
+	} {
+		if !tc.ignoreOwner && os.Geteuid() != 0 {
+			continue // without root, owners are never applied
+		}
+		sb := newSandbox(t)
+		if _, err := unpack(t, sb.dest, layer, image.UnpackOptions{IgnoreOwner: tc.ignoreOwner}); err != nil {
+			t.Fatal(err)
+		}
+		for name, want := range tc.want {
+			fi, err := os.Lstat(filepath.Join(sb.dest, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := fi.Mode() & (os.ModePerm | os.ModeSticky); got != want {
+				t.Errorf("IgnoreOwner=%v: %s has mode %v, want %v", tc.ignoreOwner, name, got, want)
+			}
+		}
 	}
 }

@@ -24,6 +24,12 @@ type controlCase struct {
 
 var restrictedCases = []controlCase{
 	{control: "privileged", deny: []mutation{func(in *policy.Input) { in.Request.Privileged = true }}, field: "request.privileged=true"},
+	{
+		control: "hooks",
+		allow:   []mutation{addHook("prestart", dockerSetkeyHook)},
+		deny:    []mutation{addHook("createRuntime", specs.Hook{Path: "/proc/1/exe", Args: []string{"something-else"}})},
+		field:   "spec.hooks.createRuntime[0].path=/proc/1/exe",
+	},
 	{control: "host-network", deny: []mutation{func(in *policy.Input) { in.Request.Network = "host" }, dropNS(specs.NetworkNamespace)}, field: "request.network=host"},
 	{control: "host-pid", deny: []mutation{joinNS(specs.PIDNamespace, "/proc/1/ns/pid")}, field: "spec.linux.namespaces[0].path=/proc/1/ns/pid"},
 	{control: "host-ipc", deny: []mutation{dropNS(specs.IPCNamespace)}, field: "spec.linux.namespaces (no ipc)"},
@@ -71,6 +77,8 @@ var restrictedCases = []controlCase{
 
 var baselineCases = []controlCase{
 	{control: "privileged", deny: []mutation{privilegedSpec}, field: "spec.linux.resources.devices[0]=allow all"},
+	// docker-default.json carries Docker's setkey hook as prestart[0].
+	{control: "hooks", deny: []mutation{addHook("prestart", evilHook)}, field: "spec.hooks.prestart[1].path=/usr/bin/evil"},
 	{control: "host-network", deny: []mutation{dropNS(specs.NetworkNamespace)}, field: "spec.linux.namespaces (no network)"},
 	{control: "host-pid", deny: []mutation{dropNS(specs.PIDNamespace)}, field: "spec.linux.namespaces (no pid)"},
 	{control: "host-ipc", deny: []mutation{joinNS(specs.IPCNamespace, "/proc/1/ns/ipc")}, field: "spec.linux.namespaces[4].path=/proc/1/ns/ipc"},
@@ -156,6 +164,12 @@ var cisCases = []controlCase{
 	{control: "pids-limit", deny: []mutation{func(in *policy.Input) { in.Spec.Linux.Resources.Pids = nil }}, field: "spec.linux.resources.pids.limit=unset"},
 	{control: "host-userns", deny: []mutation{func(in *policy.Input) { in.Request.Userns = "host" }, dropNS(specs.UserNamespace)}, field: "request.userns=host"},
 	{control: "runtime-socket", deny: []mutation{specBind("/run/containerd", "/run/containerd")}, field: "spec.mounts[9].source=/run/containerd"},
+	{
+		control: "hooks",
+		allow:   []mutation{addHook("prestart", dockerSetkeyHook)},
+		deny:    []mutation{addHook("poststop", evilHook)},
+		field:   "spec.hooks.poststop[0].path=/usr/bin/evil",
+	},
 }
 
 func TestBuiltinControls(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -64,6 +65,9 @@ func FuzzParsePolicyData(f *testing.F) {
 	f.Add([]byte("exemptions: [{control: x, images: ['*'], expires: 2020-13-01}]\n"))
 	f.Add([]byte("{}"))
 	f.Add([]byte("- a\n- b\n"))
+	f.Add([]byte("allowed_hooks: []\n"))
+	f.Add([]byte("allowed_hooks: [{name: x, kinds: [prestart], path: /usr/bin/x, args: [x, '-v'], env: ['A=[0-9]+'], reason: r}]\n"))
+	f.Add([]byte("allowed_hooks: [{name: x, kinds: [prestart], path: 'x)|(.*', args: [], reason: r}]\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		pd, err := policy.ParsePolicyData(b)
 		if err != nil {
@@ -77,6 +81,18 @@ func FuzzParsePolicyData(f *testing.F) {
 		for _, p := range pd.AllowedHostPaths {
 			if p == "/" || !strings.HasPrefix(p, "/") {
 				t.Fatalf("accepted host path %q", p)
+			}
+		}
+		if pd.AllowedHooks != nil {
+			for _, r := range *pd.AllowedHooks {
+				if r.Name == "" || r.Reason == "" || len(r.Kinds) == 0 || r.Path == "" || r.Args == nil {
+					t.Fatalf("accepted an incomplete hook rule: %+v", r)
+				}
+				for _, p := range append(append([]string{r.Path}, r.Args...), r.Env...) {
+					if _, err := regexp.Compile(p); err != nil {
+						t.Fatalf("accepted hook pattern %q: %v", p, err)
+					}
+				}
 			}
 		}
 	})

@@ -157,6 +157,38 @@ func addBounding(c string) mutation {
 
 func int64p(v int64) *int64 { return &v }
 
+// dockerSetkeyHook is the hook dockerd 20.10 (Debian 12's docker.io) wrote
+// into config.json for `docker run --network none` on the development VM.
+var dockerSetkeyHook = specs.Hook{
+	Path: "/proc/26856/exe",
+	Args: []string{"libnetwork-setkey", "-exec-root=/var/run/docker", "beac18336857e6c78b3c3530248f09a18634201e1911b2ba0b1475995945ee69", "68c4717f6d82"},
+}
+
+var evilHook = specs.Hook{Path: "/usr/bin/evil", Args: []string{"evil"}}
+
+// addHook appends h to the spec's hooks of kind (an OCI hook kind).
+func addHook(kind string, h specs.Hook) mutation {
+	return func(in *policy.Input) {
+		if in.Spec.Hooks == nil {
+			in.Spec.Hooks = &specs.Hooks{}
+		}
+		hs := in.Spec.Hooks
+		lists := map[string]*[]specs.Hook{
+			"prestart":        &hs.Prestart, //nolint:staticcheck // deprecated by the spec, still Docker's
+			"createRuntime":   &hs.CreateRuntime,
+			"createContainer": &hs.CreateContainer,
+			"startContainer":  &hs.StartContainer,
+			"poststart":       &hs.Poststart,
+			"poststop":        &hs.Poststop,
+		}
+		l, ok := lists[kind]
+		if !ok {
+			panic("addHook: unknown hook kind " + kind)
+		}
+		*l = append(*l, h)
+	}
+}
+
 // allCaps is every capability of Linux 6.x, as --privileged grants them.
 var allCaps = []string{
 	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",

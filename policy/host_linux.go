@@ -6,17 +6,21 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/secrun/secrun/internal/rootless"
 )
 
 // DetectHost reports what is true of this host for the policy input's host
 // section: the confining LSMs the caller found active (profiles.DetectLSM),
-// whether user namespaces can be created, and the cgroup layout. secrun run,
+// whether user namespaces can be created, the cgroup layout, and whether
+// secrun runs rootless and can apply cgroup limits. secrun run,
 // secrun-runc and secrun audit all build host the same way.
 func DetectHost(lsm []string) HostInfo {
 	if lsm == nil {
 		lsm = []string{}
 	}
-	return HostInfo{LSM: lsm, Userns: UsernsAvailable(), Cgroup: CgroupMode()}
+	return HostInfo{LSM: lsm, Userns: UsernsAvailable(), Cgroup: CgroupMode(),
+		Rootless: rootless.Enabled(), CgroupLimits: rootless.CgroupLimits()}
 }
 
 // CgroupMode reports how cgroups are mounted: "v2" (unified), "hybrid" (v1

@@ -92,6 +92,15 @@ type HostInfo struct {
 	Userns bool     `json:"userns"`
 	// Cgroup is "v1", "v2" or "hybrid".
 	Cgroup string `json:"cgroup"`
+	// Rootless is true when secrun runs without root (a non-zero effective
+	// uid): the container's user namespace maps the caller's own uid and its
+	// /etc/subuid ranges, and nothing is mounted or chowned on the host.
+	Rootless bool `json:"rootless"`
+	// CgroupLimits is true when the container's cgroup limits (memory, CPU,
+	// pids) can be applied: always as root; rootless only in a cgroup
+	// delegated to the caller. When false, spec.linux.resources carries no
+	// cgroup limits and the process count is bounded by RLIMIT_NPROC.
+	CgroupLimits bool `json:"cgroup_limits"`
 }
 
 // NoImageIdentity is the signature error used when a bundle arrives without an

@@ -221,6 +221,11 @@ type LSMRequest struct {
 	AppArmor string
 	// LoadAppArmor loads a generated profile; nil means LoadAppArmor.
 	LoadAppArmor func(profileText string) error
+	// CannotLoad says the caller cannot load profiles into the kernel
+	// (rootless secrun: that needs CAP_MAC_ADMIN on the host). Without an
+	// explicit apparmor= request the container then gets no generated
+	// AppArmor profile, and ApplyLSM warns that it does not.
+	CannotLoad bool
 	// Label are the --security-opt label= values as given, and SELinux the
 	// labels AllocateSELinux returned for them.
 	Label   []string
@@ -276,6 +281,10 @@ func ApplyLSM(spec *specs.Spec, host HostLSM, req LSMRequest) (warnings []string
 	return warnings, nil
 }
 
+// AppArmorNotLoadedWarning is ApplyLSM's warning when CannotLoad kept
+// secrun's generated AppArmor profile from the container.
+const AppArmorNotLoadedWarning = "no AppArmor profile: rootless secrun cannot load its generated profile into the kernel (that needs root); the container is confined by its user namespace, capabilities and seccomp, or name a loaded profile with --security-opt apparmor=NAME"
+
 func applyAppArmor(spec *specs.Spec, host HostLSM, req LSMRequest) ([]string, error) {
 	switch req.AppArmor {
 	case "unconfined":
@@ -289,6 +298,10 @@ func applyAppArmor(spec *specs.Spec, host HostLSM, req LSMRequest) ([]string, er
 		if !host.AppArmor {
 			spec.Process.ApparmorProfile = ""
 			return nil, nil
+		}
+		if req.CannotLoad {
+			spec.Process.ApparmorProfile = ""
+			return []string{AppArmorNotLoadedWarning}, nil
 		}
 		name := AppArmorProfilePrefix + req.ContainerID
 		if err := ValidateAppArmorName(name); err != nil {

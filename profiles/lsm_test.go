@@ -269,6 +269,30 @@ func TestApplyLSM(t *testing.T) {
 			},
 		},
 		{
+			name: "AppArmor host, rootless: no profile, and a warning saying so",
+			host: aaHost,
+			req: profiles.LSMRequest{ContainerID: "c1", CannotLoad: true, LoadAppArmor: func(string) error {
+				return errors.New("loaded although the caller cannot load")
+			}},
+			edit:     func(s *specs.Spec) { s.Process.ApparmorProfile = "docker-default" },
+			wantWarn: "rootless secrun cannot load its generated profile",
+			check: func(t *testing.T, s *specs.Spec) {
+				if s.Process.ApparmorProfile != "" {
+					t.Errorf("ApparmorProfile = %q", s.Process.ApparmorProfile)
+				}
+			},
+		},
+		{
+			name: "AppArmor host, rootless, named loaded profile",
+			host: aaHost,
+			req:  profiles.LSMRequest{ContainerID: "c1", CannotLoad: true, AppArmor: "my-profile"},
+			check: func(t *testing.T, s *specs.Spec) {
+				if s.Process.ApparmorProfile != "my-profile" {
+					t.Errorf("ApparmorProfile = %q", s.Process.ApparmorProfile)
+				}
+			},
+		},
+		{
 			name:    "AppArmor host, loading fails",
 			host:    aaHost,
 			req:     profiles.LSMRequest{ContainerID: "c1", LoadAppArmor: func(string) error { return errors.New("parser exploded") }},

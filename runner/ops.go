@@ -227,14 +227,24 @@ func (r *Runner) Exec(ctx context.Context, o ExecOptions, stdio RunIO) (int, err
 	if o.Workdir != "" {
 		proc.Cwd = o.Workdir
 	}
+	// A rootless container's rootfs is the image itself (spec root.path).
+	rootfs := l.rootfs(c.ID)
+	if filepath.IsAbs(spec.Root.Path) {
+		rootfs = spec.Root.Path
+	}
 	if o.User != "" {
-		uid, gid, extra, err := resolveUser(l.rootfs(c.ID), o.User)
+		uid, gid, extra, err := resolveUser(rootfs, o.User)
 		if err != nil {
 			return ExitSecrun, err
 		}
+		if runningRootless() {
+			if uid, gid, extra, err = rootlessExecUser(spec, o.User, uid, gid); err != nil {
+				return ExitSecrun, err
+			}
+		}
 		proc.User = specs.User{UID: uid, GID: gid, AdditionalGids: extra}
 	}
-	if err := findCommand(l.rootfs(c.ID), o.Args[0], proc.Env); err != nil {
+	if err := findCommand(rootfs, o.Args[0], proc.Env); err != nil {
 		return ExitCode(err), err
 	}
 	execSpec := *spec

@@ -37,7 +37,13 @@ type PlanInput struct {
 	Rootfs  string
 	IDs     IDRange
 	Seccomp SeccompSource
-	Cgroups string // cgroups path
+	// Cgroups is the container's cgroups path. Rootless, "" means no
+	// delegated cgroup: the spec then has no cgroup limits.
+	Cgroups string
+	// Rootless, when set, plans for secrun without root: the user namespace
+	// maps these ids (IDs is unused), the rootfs is Rootfs itself, read-only,
+	// and RLIMIT_NPROC carries the pids limit. See rootless_linux.go.
+	Rootless *RootlessIDs
 }
 
 // Plan is the result of planning: the final spec, the request policy sees,
@@ -133,22 +139,36 @@ func MakePlan(in PlanInput) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	var notes []string
+	if in.Rootless != nil {
+		var note string
+		if uid, gid, extra, note, err = rootlessUser(in.Rootless, userSpec, uid, gid, extra); err != nil {
+			return nil, err
+		}
+		if note != "" {
+			notes = append(notes, note)
+		}
+		if err := rootlessRefusals(o); err != nil {
+			return nil, err
+		}
+	}
 	if len(args) > 0 {
 		if err := findCommand(in.Rootfs, args[0], env); err != nil {
 			return nil, err
 		}
 	}
 
-	var notes []string
 	var sc *specs.LinuxSeccomp
 	if !o.Privileged && so.Seccomp != "unconfined" {
 		if in.Seccomp == nil {
 			return nil, errors.New("no seccomp profile source configured")
 		}
-		sc, notes, err = in.Seccomp(so.Seccomp, granted, so.NoNewPrivileges)
+		var scNotes []string
+		sc, scNotes, err = in.Seccomp(so.Seccomp, granted, so.NoNewPrivileges)
 		if err != nil {
 			return nil, err
 		}
+		notes = append(notes, scNotes...)
 	}
 
 	hostname := o.Name
@@ -156,6 +176,13 @@ func MakePlan(in PlanInput) (*Plan, error) {
 		hostname = in.ID[:12]
 	}
 	namespaces := []specs.LinuxNamespaceType{specs.PIDNamespace, specs.IPCNamespace, specs.UTSNamespace, specs.MountNamespace, specs.NetworkNamespace, specs.CgroupNamespace}
+	// Rootless without a delegated cgroup, runc cannot apply cgroup limits
+	// and fails on them: the process count is bounded by RLIMIT_NPROC.
+	cgroupLimits := in.Rootless == nil || in.Cgroups != ""
+	var nproc uint64
+	if in.Rootless != nil && pids > 0 {
+		nproc = uint64(pids)
+	}
 	opts := []SpecOpt{
 		WithProcess(args, env, cwd),
 		WithTerminal(o.TTY),
@@ -165,19 +192,22 @@ func MakePlan(in PlanInput) (*Plan, error) {
 		WithNoNewPrivileges(so.NoNewPrivileges),
 		WithReadonlyRootfs(o.ReadOnly),
 		WithNamespaces(namespaces...),
-		WithStandardMounts(),
+		WithStandardMounts(in.Rootless == nil || !in.Rootless.Single),
 		WithTmpfs("/tmp", DefaultTmpSize),
 		WithMaskedPaths(),
 		WithDefaultDevices(),
 		WithoutHooks(),
-		WithPidsLimit(pids),
-		WithMemoryLimit(mem),
-		WithCPUs(o.CPUs),
-		WithRlimits(1024),
+		WithRlimits(1024, nproc),
 		WithSeccomp(sc),
 		WithCgroupsPath(in.Cgroups),
 	}
-	if o.Userns != "host" {
+	if cgroupLimits {
+		opts = append(opts, WithPidsLimit(pids), WithMemoryLimit(mem), WithCPUs(o.CPUs))
+	}
+	switch {
+	case in.Rootless != nil:
+		opts = append(opts, WithUserNamespaceMappings(in.Rootless.UIDMap, in.Rootless.GIDMap), WithRootPath(in.Rootfs))
+	case o.Userns != "host":
 		opts = append(opts, WithUserNamespace(in.IDs))
 	}
 	if o.Network == "host" {
@@ -199,6 +229,11 @@ func MakePlan(in PlanInput) (*Plan, error) {
 	}
 	if err := Validate(spec); err != nil {
 		return nil, err
+	}
+	if in.Rootless != nil {
+		if err := checkMountIDsMapped(spec); err != nil {
+			return nil, err
+		}
 	}
 
 	req := policy.Request{

@@ -89,8 +89,13 @@ func idmapClone(src, dst string, r IDRange) error {
 }
 
 // unmountRootfs undoes mountRootfs; it is safe to call on a half-built or
-// already removed rootfs.
+// already removed rootfs. Rootless secrun mounts nothing (runc mounts the
+// image inside the container's own mount namespace), and umount2 would only
+// say EPERM, so there is nothing to undo.
 func unmountRootfs(dir, target string) error {
+	if runningRootless() {
+		return nil
+	}
 	var errs []error
 	for _, m := range []string{target, filepath.Join(dir, "lower")} {
 		if err := unix.Unmount(m, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {

@@ -153,7 +153,7 @@ func (r *Runner) prepare(ctx context.Context, o RunOptions) (p *prepared, err er
 		Fields: map[string]any{"signature.verified": sig.Verified, "signature.signers": sig.Signers}})
 
 	done = r.phase("rootfs")
-	rootfs, err := r.Store.Rootfs(ctx, img, image.UnpackOptions{Limits: image.DefaultLimits()})
+	rootfs, err := r.Store.Rootfs(ctx, img, unpackOptions())
 	done()
 	if err != nil {
 		return nil, err
@@ -166,26 +166,36 @@ func (r *Runner) prepare(ctx context.Context, o RunOptions) (p *prepared, err er
 		undo = append(undo, func() error { return l.releaseName(o.Name) })
 	}
 	var ids IDRange
-	if o.Userns != "host" {
+	// rl is set when secrun runs without root (rootless_linux.go).
+	var rl *rootlessSetup
+	switch {
+	case runningRootless():
+		if rl, err = setupRootless(id, o); err != nil {
+			return nil, err
+		}
+	case o.Userns != "host":
 		if ids, err = l.userns().allocate(id); err != nil {
 			return nil, err
 		}
 		undo = append(undo, func() error { return l.userns().release(ids) })
 	}
 	cg := "/secrun/" + id
+	if rl != nil {
+		cg = rl.cgroups
+	}
 	done = r.phase("plan")
-	plan, err := MakePlan(PlanInput{Options: o, ID: id, Config: img.Config, Rootfs: rootfs, IDs: ids, Seccomp: r.Seccomp, Cgroups: cg})
+	plan, err := MakePlan(PlanInput{Options: o, ID: id, Config: img.Config, Rootfs: rootfs, IDs: ids, Seccomp: r.Seccomp, Cgroups: cg, Rootless: rl.idsOrNil()})
 	done()
 	if err != nil {
 		return nil, err
 	}
-	for _, n := range plan.Notes {
+	for _, n := range append(rl.notesOrNil(), plan.Notes...) {
 		r.warnf("%s", n)
 	}
 
 	done = r.phase("lsm")
 	host := r.host()
-	lsmUndo, warnings, err := applyLSM(plan, host, id, filepath.Join(r.Root, "selinux", "mcs"))
+	lsmUndo, warnings, err := applyLSM(plan, host, id, filepath.Join(r.Root, "selinux", "mcs"), rl != nil)
 	done()
 	if lsmUndo != nil {
 		undo = append(undo, lsmUndo)
@@ -193,7 +203,8 @@ func (r *Runner) prepare(ctx context.Context, o RunOptions) (p *prepared, err er
 	if err != nil {
 		return nil, err
 	}
-	if len(plan.Request.AppArmor)+len(plan.Request.Label)+len(plan.Request.Landlock) > 0 {
+	// Rootless, what the host's LSMs do not confine is worth a line too.
+	if len(plan.Request.AppArmor)+len(plan.Request.Label)+len(plan.Request.Landlock) > 0 || rl != nil {
 		for _, w := range warnings {
 			r.warnf("%s", w)
 		}
@@ -205,6 +216,9 @@ func (r *Runner) prepare(ctx context.Context, o RunOptions) (p *prepared, err er
 		Image:     policy.ImageInfo{Ref: img.Name, Digest: img.Digest.String(), Identity: true, Config: configMap(img)},
 		Signature: sig,
 		Host:      hostInfo(host),
+	}
+	if rl != nil {
+		in.Host.Rootless, in.Host.CgroupLimits = true, rl.cgroups != ""
 	}
 	done = r.phase("policy+audit")
 	err = r.admit(ctx, in, ctr, imgRef, pending...)
@@ -233,16 +247,20 @@ func (r *Runner) prepare(ctx context.Context, o RunOptions) (p *prepared, err er
 	pending = append(pending, audit.Event{Kind: "spec.created", Outcome: "success", Container: ctr, Image: imgRef,
 		Fields: map[string]any{"spec.hash": "sha256:" + hex.EncodeToString(sum[:]), "lsm.warnings": warnings}})
 
-	mountIDs := ids
-	if o.Userns == "host" {
-		mountIDs = IDRange{}
-	}
-	undo = append(undo, func() error { return unmountRootfs(l.fs(id), l.rootfs(id)) })
-	done = r.phase("mount")
-	err = mountRootfsFor(rootfs, l.fs(id), l.rootfs(id), mountIDs)
-	done()
-	if err != nil {
-		return nil, err
+	// Rootless, runc bind-mounts the image itself (spec root.path): there
+	// is nothing to mount here.
+	if rl == nil {
+		mountIDs := ids
+		if o.Userns == "host" {
+			mountIDs = IDRange{}
+		}
+		undo = append(undo, func() error { return unmountRootfs(l.fs(id), l.rootfs(id)) })
+		done = r.phase("mount")
+		err = mountRootfsFor(rootfs, l.fs(id), l.rootfs(id), mountIDs)
+		done()
+		if err != nil {
+			return nil, err
+		}
 	}
 
 	c := &Container{ID: id, Name: o.Name, Image: img.Name, ImageDigest: img.Digest.String(), Args: plan.Spec.Process.Args,
@@ -293,8 +311,10 @@ func hostInfo(h profiles.HostLSM) policy.HostInfo {
 // applyLSM puts AppArmor, SELinux and Landlock confinement into the plan's
 // spec as far as the host enforces them. undo releases what it reserved
 // (an SELinux category pair, a loaded AppArmor profile).
-func applyLSM(plan *Plan, host profiles.HostLSM, id, mcsDir string) (undo func() error, warnings []string, err error) {
-	req := profiles.LSMRequest{ContainerID: id, AppArmor: plan.Request.AppArmor, Label: plan.Request.Label}
+// Rootless, secrun cannot load a generated AppArmor profile (see
+// profiles.LSMRequest.CannotLoad).
+func applyLSM(plan *Plan, host profiles.HostLSM, id, mcsDir string, rootless bool) (undo func() error, warnings []string, err error) {
+	req := profiles.LSMRequest{ContainerID: id, AppArmor: plan.Request.AppArmor, Label: plan.Request.Label, CannotLoad: rootless}
 	if len(plan.Request.Landlock) > 0 {
 		if req.Landlock, err = profiles.ParseLandlock(plan.Request.Landlock); err != nil {
 			return nil, nil, err
@@ -601,6 +621,12 @@ var forwardedSignals = []os.Signal{unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.
 // watch and waits for its last record to be written.
 func (r *Runner) watchKernel(ctx context.Context, c *Container) (stop func()) {
 	ctr, _ := r.auditContainer(c)
+	if c.Cgroups == "" {
+		// Rootless without a delegated cgroup: nothing lists the
+		// container's processes, so no kernel record could be attributed.
+		r.warnf("kernel seccomp events for %s are not recorded: the container has no cgroup of its own to attribute them by (rootless)", short(c.ID))
+		return func() {}
+	}
 	w, err := audit.OpenSeccompWatch(r.Trail, ctr, func() []int { return cgroupPids(c.Cgroups) })
 	if err != nil {
 		r.warnf("kernel seccomp events for %s are not recorded: %v", short(c.ID), err)
@@ -687,6 +713,10 @@ func cgroupFile(cgpath, controller, file string) string {
 }
 
 func cgroupPids(cgpath string) []int {
+	if cgpath == "" {
+		// No cgroup of its own (rootless): the root cgroup is not it.
+		return nil
+	}
 	data, err := os.ReadFile(cgroupFile(cgpath, "pids", "cgroup.procs"))
 	if err != nil {
 		return nil
@@ -703,6 +733,11 @@ func cgroupPids(cgpath string) []int {
 // oomKilled reports whether the kernel's OOM killer killed a process of the
 // container's memory cgroup (read before the runtime removes it).
 func oomKilled(cgpath string) bool {
+	if cgpath == "" {
+		// No memory cgroup of its own (rootless): the root cgroup's count
+		// is the host's, not the container's.
+		return false
+	}
 	name, key := "memory.oom_control", "oom_kill"
 	if policy.CgroupMode() == "v2" {
 		name = "memory.events"
@@ -740,11 +775,19 @@ func (r *Runner) PlanOnly(ctx context.Context, o RunOptions) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	rootfs, err := r.Store.Rootfs(ctx, img, image.UnpackOptions{Limits: image.DefaultLimits()})
+	rootfs, err := r.Store.Rootfs(ctx, img, unpackOptions())
 	if err != nil {
 		return nil, err
 	}
 	id := strings.Repeat("0", 64)
-	return MakePlan(PlanInput{Options: o, ID: id, Config: img.Config, Rootfs: rootfs,
-		IDs: IDRange{HostID: usernsBase, Size: usernsBlockSize}, Seccomp: r.Seccomp, Cgroups: "/secrun/" + id})
+	in := PlanInput{Options: o, ID: id, Config: img.Config, Rootfs: rootfs,
+		IDs: IDRange{HostID: usernsBase, Size: usernsBlockSize}, Seccomp: r.Seccomp, Cgroups: "/secrun/" + id}
+	if runningRootless() {
+		rl, err := setupRootless(id, o)
+		if err != nil {
+			return nil, err
+		}
+		in.IDs, in.Cgroups, in.Rootless = IDRange{}, rl.cgroups, &rl.ids
+	}
+	return MakePlan(in)
 }

@@ -127,6 +127,41 @@ func WithoutNamespace(t specs.LinuxNamespaceType) SpecOpt {
 	}
 }
 
+// WithUserNamespaceMappings gives the container a user namespace with the
+// given mappings (rootless: the caller's uid and subordinate ranges), none
+// of which may reach host id 0.
+func WithUserNamespaceMappings(uids, gids []specs.LinuxIDMapping) SpecOpt {
+	return func(s *specs.Spec) error {
+		if len(uids) == 0 || len(gids) == 0 {
+			return errors.New("a user namespace needs uid and gid mappings")
+		}
+		for _, m := range append(slices.Clone(uids), gids...) {
+			if m.HostID == 0 || m.Size == 0 {
+				return fmt.Errorf("refusing user namespace mapping %+v: it maps host id 0 or nothing", m)
+			}
+		}
+		if !slices.ContainsFunc(s.Linux.Namespaces, func(n specs.LinuxNamespace) bool { return n.Type == specs.UserNamespace }) {
+			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
+		}
+		s.Linux.UIDMappings = slices.Clone(uids)
+		s.Linux.GIDMappings = slices.Clone(gids)
+		return nil
+	}
+}
+
+// WithRootPath uses dir, an absolute host path, as the root filesystem in
+// place of the bundle's rootfs directory (rootless: the unpacked image,
+// which runc bind-mounts, read-only with WithReadonlyRootfs).
+func WithRootPath(dir string) SpecOpt {
+	return func(s *specs.Spec) error {
+		if !path.IsAbs(dir) {
+			return fmt.Errorf("root path %q is not absolute", dir)
+		}
+		s.Root.Path = dir
+		return nil
+	}
+}
+
 // WithUserNamespace maps container ids 0..m.Size-1 to the host range m, which
 // never includes host uid 0.
 func WithUserNamespace(m IDRange) SpecOpt {
@@ -184,22 +219,36 @@ func WithCgroupsPath(p string) SpecOpt {
 	return func(s *specs.Spec) error { s.Linux.CgroupsPath = p; return nil }
 }
 
-// WithRlimits sets conservative per-process resource limits.
-func WithRlimits(nofile uint64) SpecOpt {
+// WithRlimits sets conservative per-process resource limits: open files,
+// and with nproc > 0 the number of processes of the container's user. Since
+// Linux 5.14 RLIMIT_NPROC counts the processes of a uid in its own user
+// namespace, so in a container with a user namespace of its own it bounds a
+// fork bomb where no pids cgroup can (rootless without delegation).
+func WithRlimits(nofile, nproc uint64) SpecOpt {
 	return func(s *specs.Spec) error {
 		s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Hard: nofile, Soft: nofile}}
+		if nproc > 0 {
+			s.Process.Rlimits = append(s.Process.Rlimits, specs.POSIXRlimit{Type: "RLIMIT_NPROC", Hard: nproc, Soft: nproc})
+		}
 		return nil
 	}
 }
 
 // WithStandardMounts adds /proc, /dev, /dev/pts, /dev/shm, /dev/mqueue, /sys
 // and the cgroup filesystem, all nosuid, and noexec where nothing needs to run.
-func WithStandardMounts() SpecOpt {
+// With ttyGroup new terminals belong to gid 5 (tty), as Docker's do; a
+// container whose only id is its root (rootless without subordinate ids)
+// has no gid 5 to give them.
+func WithStandardMounts(ttyGroup bool) SpecOpt {
 	return func(s *specs.Spec) error {
+		pts := []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"}
+		if ttyGroup {
+			pts = append(pts, "gid=5")
+		}
 		s.Mounts = append(s.Mounts,
 			specs.Mount{Destination: "/proc", Type: "proc", Source: "proc", Options: []string{"nosuid", "noexec", "nodev"}},
 			specs.Mount{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
-			specs.Mount{Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}},
+			specs.Mount{Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: pts},
 			specs.Mount{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}},
 			specs.Mount{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue", Options: []string{"nosuid", "noexec", "nodev"}},
 			specs.Mount{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "noexec", "nodev", "ro"}},

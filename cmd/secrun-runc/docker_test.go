@@ -2,7 +2,9 @@ package main_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -118,6 +120,18 @@ func TestDocker(t *testing.T) {
 
 	recs := s.records(t)
 	checkEngineTrail(t, recs, "docker")
+	// Containers with a network namespace of their own (--network none)
+	// carry dockerd's libnetwork-setkey prestart hook: the built-in
+	// policy's allowed_hooks let it through, and the trail says so.
+	if got := find(recs, audit.KindRuntimeInvoked, audit.OutcomeSuccess, "libnetwork-setkey"); len(got) < 2 {
+		t.Errorf("want at least 2 runtime.invoked records listing dockerd's setkey hook, got %d", len(got))
+	}
+	for _, r := range find(recs, audit.KindRuntimeInvoked, audit.OutcomeSuccess, "libnetwork-setkey") {
+		hooks, _ := r.Fields["spec.hooks"].([]any)
+		if len(hooks) != 1 || !strings.HasPrefix(fmt.Sprint(hooks[0]), "prestart[0] /proc/"+strconv.Itoa(d.cmd.Process.Pid)+"/exe libnetwork-setkey -exec-root="+filepath.Join(dir, "exec")+" ") {
+			t.Errorf("runtime.invoked spec.hooks %v, want only dockerd's (pid %d) setkey hook", r.Fields["spec.hooks"], d.cmd.Process.Pid)
+		}
+	}
 }
 
 // checkEngineTrail checks what every engine test leaves in the trail: the

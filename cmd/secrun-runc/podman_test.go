@@ -88,6 +88,30 @@ func TestPodman(t *testing.T) {
 		})
 	}
 
+	// podman adds every hook its hooks directories hold: the built-in
+	// policy refuses it before runc runs it.
+	t.Run("a hook from a hooks directory is refused", func(t *testing.T) {
+		hooksDir := filepath.Join(dir, "hooks.d")
+		marker := filepath.Join(dir, "hook-ran")
+		if err := os.MkdirAll(hooksDir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		writeText(t, filepath.Join(hooksDir, "marker.json"), `{"version": "1.0.0", "hook": {"path": "/bin/sh", "args": ["sh", "-c", "touch `+marker+`"]}, "when": {"always": true}, "stages": ["prestart"]}`)
+		args := append(append(append(append([]string{}, global...), "--hooks-dir", hooksDir, "run", "--rm"), limits...), testImage, "true")
+		out, err := command(ctx, nil, podman, args...)
+		if err == nil {
+			t.Fatalf("podman run with a hook succeeded:\n%s", out)
+		}
+		for _, w := range []string{"secrun: denied by policy baseline", "hooks: OCI prestart hook 0 runs /bin/sh sh -c touch " + marker} {
+			if !strings.Contains(out, w) {
+				t.Errorf("podman's output lacks %q:\n%s", w, out)
+			}
+		}
+		if _, err := os.Stat(marker); !os.IsNotExist(err) {
+			t.Errorf("the refused hook ran: %v", err)
+		}
+	})
+
 	t.Run("exec is decided and audited, stop and rm work", func(t *testing.T) {
 		args := append(append([]string{"run", "-d", "--name", "web"}, limits...), testImage, "sleep", "300")
 		if out, err := pm(args...); err != nil {

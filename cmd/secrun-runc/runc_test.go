@@ -288,4 +288,29 @@ func TestRuncPassesThrough(t *testing.T) {
 			t.Errorf("a denied container exists:\n%s", out)
 		}
 	})
+
+	t.Run("a bundle with a hook is refused and the hook never runs", func(t *testing.T) {
+		dir := shortTempDir(t, "srrp-")
+		s := newSite(t, dir, "policy: baseline\nhardening:\n  seccomp: default\n")
+		marker := filepath.Join(dir, "hook-ran")
+		b := bundle(t, dir, []string{"true"}, func(s *specs.Spec) {
+			s.Hooks = &specs.Hooks{CreateRuntime: []specs.Hook{{Path: "/bin/sh", Args: []string{"sh", "-c", "touch " + marker}}}}
+		})
+		cmd := wrapperCmd(ctx, s, "run", "--bundle", b, "r5")
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if code := exitCode(t, cmd.Run()); code != 126 {
+			t.Fatalf("exit %d, want 126: %s", code, stderr.String())
+		}
+		want := "secrun: denied by policy baseline: hooks: OCI createRuntime hook 0 runs /bin/sh sh -c touch " + marker + " on the host"
+		if !strings.Contains(stderr.String(), want) || !strings.Contains(stderr.String(), "(spec.hooks.createRuntime[0].path=/bin/sh)") {
+			t.Errorf("stderr %q, want it to contain %q", stderr.String(), want)
+		}
+		if _, err := os.Stat(marker); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("the refused hook ran: %v", err)
+		}
+		if got := find(s.records(t), audit.KindContainerDenied, audit.OutcomeDenied, "hooks: OCI createRuntime hook 0"); len(got) != 1 {
+			t.Errorf("%d container.denied records naming the hook, want 1", len(got))
+		}
+	})
 }

@@ -1,10 +1,13 @@
 package main_test
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/secrun/secrun/internal/testenv"
 )
 
 // Every control of the default policy, through the real `secrun run` path:
@@ -89,7 +92,84 @@ func TestRestrictedControlsThroughRun(t *testing.T) {
 	})
 	// Not expressible with run flags; covered by policy tests over bundles:
 	// host-ipc, host-pid, host-uts and joined-namespace (secrun always
-	// unshares them), memory-limit (always set), sysctls (never set).
+	// unshares them), memory-limit (always set), sysctls (never set), hooks
+	// (never set: runner.WithoutHooks; TestPolicyEvalHooks below).
+}
+
+// `secrun policy eval` on a spec with OCI hooks: restricted and baseline
+// deny a hook with the hooks control and admit dockerd's setkey hook; and
+// `secrun policy explain` lists the control.
+func TestPolicyEvalHooks(t *testing.T) {
+	c := newCLI(t)
+	raw, err := os.ReadFile(filepath.Join(testenv.ModuleRoot(t), "testdata", "policy", "hardened.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	setkey := map[string]any{"path": "/proc/26856/exe", "args": []string{"libnetwork-setkey", "-exec-root=/var/run/docker",
+		"beac18336857e6c78b3c3530248f09a18634201e1911b2ba0b1475995945ee69", "68c4717f6d82"}}
+	input := func(hooks map[string]any) string {
+		var in map[string]any
+		if err := json.Unmarshal(raw, &in); err != nil {
+			t.Fatal(err)
+		}
+		in["spec"].(map[string]any)["hooks"] = hooks
+		b, err := json.Marshal(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := filepath.Join(t.TempDir(), "input.json")
+		if err := os.WriteFile(f, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	cases := []struct {
+		name  string
+		hooks map[string]any
+		field string // "" when allowed
+	}{
+		{"dockerd's setkey hook", map[string]any{"prestart": []any{setkey}}, ""},
+		{"another command of a process's binary", map[string]any{"prestart": []any{setkey, map[string]any{"path": "/proc/1/exe", "args": []string{"something-else"}}}},
+			"spec.hooks.prestart[1].path=/proc/1/exe"},
+		{"a host binary", map[string]any{"createRuntime": []any{map[string]any{"path": "/usr/bin/evil", "args": []string{"evil"}}}},
+			"spec.hooks.createRuntime[0].path=/usr/bin/evil"},
+		{"setkey by another path", map[string]any{"prestart": []any{map[string]any{"path": "/usr/bin/dockerd", "args": setkey["args"]}}},
+			"spec.hooks.prestart[0].path=/usr/bin/dockerd"},
+	}
+	for _, pol := range []string{"restricted", "baseline"} {
+		for _, tc := range cases {
+			t.Run(pol+"/"+tc.name, func(t *testing.T) {
+				code, stdout, stderr := c.run("--policy", pol, "policy", "eval", "--input", input(tc.hooks))
+				var d struct {
+					Allowed    bool `json:"allowed"`
+					Violations []struct {
+						ID, Field, Severity, Fix string
+					} `json:"violations"`
+				}
+				if err := json.Unmarshal([]byte(stdout), &d); err != nil {
+					t.Fatalf("exit %d, output %q: %v\n%s", code, stdout, err, stderr)
+				}
+				if tc.field == "" {
+					if code != 0 || !d.Allowed {
+						t.Fatalf("exit %d, want 0 and allowed: %s", code, stdout)
+					}
+					return
+				}
+				if code != 126 || d.Allowed || len(d.Violations) != 1 {
+					t.Fatalf("exit %d, want 126 and one violation: %s", code, stdout)
+				}
+				if v := d.Violations[0]; v.ID != "hooks" || v.Field != tc.field || v.Severity != "critical" || v.Fix == "" {
+					t.Errorf("violation %+v, want hooks on %s, critical, with a fix", v, tc.field)
+				}
+			})
+		}
+		t.Run(pol+"/explain", func(t *testing.T) {
+			code, stdout, stderr := c.run("--policy", pol, "policy", "explain")
+			if code != 0 || !strings.Contains(stdout, "\nhooks ") || !strings.Contains(stdout, "critical") {
+				t.Fatalf("explain: exit %d, no hooks control:\n%s%s", code, stdout, stderr)
+			}
+		})
+	}
 }
 
 // runIn is run with a working directory and environment.

@@ -62,6 +62,18 @@ func defaultRoot() string {
 	return filepath.Join(home, ".local", "share", "secrun")
 }
 
+// runtimeRoot is runc's state directory (runc --root): ROOT/runc as root.
+// Rootless it is $XDG_RUNTIME_DIR/secrun/runc, a per-user tmpfs that runc
+// itself defaults to, when that directory is the caller's; else ROOT/runc.
+func (g *globals) runtimeRoot() string {
+	if os.Geteuid() != 0 {
+		if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" && filepath.IsAbs(d) && ownedBySelf(d) {
+			return filepath.Join(d, "secrun", "runc")
+		}
+	}
+	return filepath.Join(g.root, "runc")
+}
+
 func (g *globals) auditPath() string {
 	if g.auditLog != "" {
 		return g.auditLog
@@ -141,7 +153,7 @@ func (g *globals) runner(cmd *cobra.Command) (*runner.Runner, func(), error) {
 		Verifier: v,
 		Policy:   eng,
 		Trail:    trail,
-		Runtime:  &runner.Runtime{Path: rt, Root: filepath.Join(g.root, "runc")},
+		Runtime:  &runner.Runtime{Path: rt, Root: g.runtimeRoot()},
 		Seccomp:  runner.DefaultSeccompSource,
 		Warn:     cmd.ErrOrStderr(),
 	}

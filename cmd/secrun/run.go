@@ -29,7 +29,7 @@ func bindRunFlags(f *pflag.FlagSet, o *runner.RunOptions) {
 	f.BoolVar(&o.Privileged, "privileged", false, "give the container every capability and no seccomp filter (denied by the default policy)")
 	f.StringArrayVar(&o.SecurityOpt, "security-opt", nil, "seccomp=FILE|unconfined, no-new-privileges[=true|false], apparmor=NAME, label=..., landlock=...")
 	f.StringVar(&o.Network, "network", "none", "network: none (loopback only) or host")
-	f.StringVar(&o.Userns, "userns", "", "user namespace: private (default, a per-container id range) or host")
+	f.StringVar(&o.Userns, "userns", "", "user namespace: private (default, a per-container id range; rootless, your uid and /etc/subuid ranges) or host (root only)")
 	f.StringVar(&o.Memory, "memory", "", "memory limit, e.g. 256m (default 512m)")
 	f.Float64Var(&o.CPUs, "cpus", 0, "CPU limit in CPUs, e.g. 0.5")
 	f.Int64Var(&o.PidsLimit, "pids-limit", 0, "process limit (default 512; -1 for none)")

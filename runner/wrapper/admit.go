@@ -139,6 +139,9 @@ func (w *Wrapper) admitCreate(ctx context.Context, inv *Invocation) (err error) 
 	in := &policy.Input{Request: req, Spec: b.Spec, Image: id.ImageInfo(), Signature: sig, Host: w.Host()}
 
 	fields := map[string]any{"spec.hash": hashOf(b.Final), "bundle": b.Dir}
+	if hooks := hookLines(b.Spec.Hooks); len(hooks) > 0 {
+		fields["spec.hooks"] = hooks
+	}
 	if len(b.Changes) > 0 {
 		fields["spec.original_hash"] = hashOf(b.Orig)
 		fields["spec.hardening"] = b.Changes
@@ -150,6 +153,42 @@ func (w *Wrapper) admitCreate(ctx context.Context, inv *Invocation) (err error) 
 		return d.refuse(ctx, deny("refusing to start container %s: %w", c.ID, err))
 	}
 	return d.record(ctx, audit.Event{Kind: audit.KindRuntimeInvoked, Outcome: audit.OutcomeSuccess, Fields: fields})
+}
+
+// hookLines lists a spec's OCI hooks as runc will run them, "kind[i] path
+// argv... (env NAME...)": each runs on the host, outside the container, so
+// the trail says which ones the policy let through.
+func hookLines(h *specs.Hooks) []string {
+	if h == nil {
+		return nil
+	}
+	var out []string
+	for _, k := range []struct {
+		kind  string
+		hooks []specs.Hook
+	}{
+		{"prestart", h.Prestart}, //nolint:staticcheck // deprecated by the spec, still what Docker adds
+		{"createRuntime", h.CreateRuntime},
+		{"createContainer", h.CreateContainer},
+		{"startContainer", h.StartContainer},
+		{"poststart", h.Poststart},
+		{"poststop", h.Poststop},
+	} {
+		for i, hk := range k.hooks {
+			line := fmt.Sprintf("%s[%d] %s", k.kind, i, strings.Join(append([]string{hk.Path}, hk.Args...), " "))
+			if len(hk.Env) > 0 {
+				// Names only: values may be credentials.
+				names := make([]string, 0, len(hk.Env))
+				for _, kv := range hk.Env {
+					name, _, _ := strings.Cut(kv, "=")
+					names = append(names, name)
+				}
+				line += " (env " + strings.Join(names, " ") + ")"
+			}
+			out = append(out, line)
+		}
+	}
+	return out
 }
 
 // decide evaluates the policy and records the decision durably. In

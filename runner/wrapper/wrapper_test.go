@@ -192,6 +192,8 @@ func TestCreate(t *testing.T) {
 		// want are substrings of the denial line (stderr and runc log).
 		want     []string
 		hardened []string
+		// hooks is what runtime.invoked records under spec.hooks.
+		hooks []string
 	}{
 		{name: "docker default under baseline", config: "policy: baseline\n", spec: "docker-default", allowed: true},
 		{name: "podman default under baseline", config: "policy: baseline\n", spec: "podman-default", allowed: true},
@@ -218,6 +220,23 @@ func TestCreate(t *testing.T) {
 			},
 			want: []string{"hooks: OCI createRuntime hook /usr/bin/evil runs on the host as root"}},
 		{name: "audit-only records the denial and starts it", config: "policy: baseline\nmode: audit-only\n", spec: "docker-privileged", allowed: true},
+		{name: "docker --network none: dockerd's setkey hook is allowed", config: "policy: baseline\n", spec: "docker-default",
+			edit:    func(s *specs.Spec) { s.Hooks = &specs.Hooks{Prestart: []specs.Hook{dockerSetkeyHook}} }, //nolint:staticcheck // Docker's hook kind
+			allowed: true,
+			hooks:   []string{"prestart[0] /proc/26856/exe libnetwork-setkey -exec-root=/var/run/docker beac18336857e6c78b3c3530248f09a18634201e1911b2ba0b1475995945ee69 68c4717f6d82"}},
+		{name: "a hook besides dockerd's is refused by baseline", config: "policy: baseline\n", spec: "docker-default",
+			edit: func(s *specs.Spec) {
+				s.Hooks = &specs.Hooks{
+					Prestart:      []specs.Hook{dockerSetkeyHook}, //nolint:staticcheck // Docker's hook kind
+					CreateRuntime: []specs.Hook{{Path: "/usr/bin/evil", Args: []string{"evil"}}},
+				}
+			},
+			want: []string{"secrun: denied by policy baseline: hooks: OCI createRuntime hook 0 runs /usr/bin/evil evil on the host", "(spec.hooks.createRuntime[0].path=/usr/bin/evil)"}},
+		{name: "another command of dockerd's binary is refused by restricted", config: "policy: restricted\n", spec: "docker-default",
+			edit: func(s *specs.Spec) {
+				s.Hooks = &specs.Hooks{Prestart: []specs.Hook{{Path: "/proc/26856/exe", Args: []string{"something-else"}}}} //nolint:staticcheck // Docker's hook kind
+			},
+			want: []string{"hooks: OCI prestart hook 0 runs /proc/26856/exe something-else on the host"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -280,6 +299,15 @@ func TestCreate(t *testing.T) {
 			}
 			if dec.Fields["enforcement"] == nil || inv.Fields["runtime.command"] != "create" || inv.Fields["spec.hash"] != hash(onDisk) {
 				t.Errorf("records' fields: decision %v, invoked %v", dec.Fields, inv.Fields)
+			}
+			var hooks []string
+			if hs, ok := inv.Fields["spec.hooks"].([]any); ok {
+				for _, h := range hs {
+					hooks = append(hooks, h.(string))
+				}
+			}
+			if !slices.Equal(hooks, tc.hooks) {
+				t.Errorf("runtime.invoked spec.hooks %q, want %q", hooks, tc.hooks)
 			}
 			if len(tc.hardened) == 0 {
 				if !bytes.Equal(onDisk, orig) {
@@ -641,4 +669,11 @@ func TestOneLine(t *testing.T) {
 	if got := wrapper.OneLine(errors.New("audit trail /x:\n  disk full")); got != "secrun-runc: audit trail /x: disk full" {
 		t.Errorf("OneLine(error) = %q", got)
 	}
+}
+
+// dockerSetkeyHook is the hook dockerd 20.10 (Debian 12's docker.io) wrote
+// into config.json for `docker run --network none` on the development VM.
+var dockerSetkeyHook = specs.Hook{
+	Path: "/proc/26856/exe",
+	Args: []string{"libnetwork-setkey", "-exec-root=/var/run/docker", "beac18336857e6c78b3c3530248f09a18634201e1911b2ba0b1475995945ee69", "68c4717f6d82"},
 }

@@ -7,7 +7,9 @@ hardened.json     what `secrun run` hands the policy for a hardened container:
                   unprivileged id map, seccomp, memory/pids/cpu limits, masked
                   and read-only paths, one read-only volume) and a verified image.
 docker-default.json  a bundle `docker run` hands secrun-runc for a default
-                  container (Docker 27 config.json shape), no image identity.
+                  container (Docker 27 config.json shape; its hook is the
+                  libnetwork-setkey prestart hook captured from Docker 20.10),
+                  no image identity.
 runc-bundle.json  the spec `runc spec` writes (runc-spec-config.json, produced by
                   bin/runc spec), handed over by a plain runc caller.
 
@@ -181,7 +183,10 @@ docker = {
             {"destination": "/etc/hostname", "type": "bind", "source": cdir + "/hostname", "options": ["rbind", "rprivate"]},
             {"destination": "/etc/hosts", "type": "bind", "source": cdir + "/hosts", "options": ["rbind", "rprivate"]},
         ],
-        "hooks": {"createRuntime": [{"path": "/usr/bin/dockerd", "args": ["libnetwork-setkey", "-exec-root=/var/run/docker", cid[:12], "5c7b3d1f9e2a"]}]},
+        # The hook dockerd 20.10 (Debian 12's docker.io) adds to a container
+        # with a network namespace of its own, as captured from config.json:
+        # its own binary through /proc/<dockerd pid>/exe.
+        "hooks": {"prestart": [{"path": "/proc/1184/exe", "args": ["libnetwork-setkey", "-exec-root=/var/run/docker", cid, "5c7b3d1f9e2a"]}]},
         "linux": {
             "sysctl": {"net.ipv4.ip_unprivileged_port_start": "0", "net.ipv4.ping_group_range": "0 2147483647"},
             "resources": {"devices": dev_rules, "blockIO": {"weight": 0}},

@@ -30,6 +30,11 @@ controls := {
 		"description": "Privileged containers are not allowed.",
 		"refs": ["PSS baseline: Privileged Containers"],
 	},
+	"hooks": {
+		"severity": "critical",
+		"description": "No OCI hook runs on the host unless it matches an allowed_hooks entry of the policy data (default: only dockerd's libnetwork-setkey prestart hook): hooks run as the runtime's user, outside every restriction of the container.",
+		"refs": ["OCI runtime spec: POSIX-platform hooks"],
+	},
 	"host-network": {
 		"severity": "high",
 		"description": "The container has its own network namespace.",
@@ -95,6 +100,8 @@ controls := {
 violation(id, f) := object.union(f, {"id": id, "severity": object.get(controls, [id, "severity"], "high")})
 
 violations contains violation("privileged", f) if some f in lib.privileged
+
+violations contains violation("hooks", f) if some f in lib.disallowed_hooks
 
 violations contains violation("host-network", f) if some f in lib.host_network
 

@@ -174,3 +174,38 @@ test_exemption_lifts_control if {
 	secrun.allow with input as fixtures.patched(ops)
 		with data.exemptions as [{"control": "sysctls", "images": ["127.0.0.1:5000/apps/web:*"]}]
 }
+
+evil_hook := {"path": "/usr/bin/evil", "args": ["evil"]}
+
+test_hooks_allowed if passes(docker_like, "hooks")
+
+# `docker run --network none` on Docker 20.10: the setkey hook is Docker's.
+test_docker_like_with_setkey_hook_allowed if {
+	ops := array.concat(docker_like, fixtures.set_hooks({"prestart": [fixtures.docker_setkey_hook]}))
+	secrun.allow with input as fixtures.patched(ops)
+}
+
+test_hooks_denied if denies(
+	array.concat(docker_like, fixtures.set_hooks({"prestart": [fixtures.docker_setkey_hook, evil_hook]})),
+	"hooks", "spec.hooks.prestart[1].path=/usr/bin/evil",
+)
+
+test_hooks_poststop_denied if denies(
+	fixtures.set_hooks({"poststop": [evil_hook]}),
+	"hooks", "spec.hooks.poststop[0].path=/usr/bin/evil",
+)
+
+test_hooks_other_command_of_a_process_denied if denies(
+	fixtures.set_hooks({"prestart": [{"path": "/proc/1/exe", "args": ["something-else"]}]}),
+	"hooks", "spec.hooks.prestart[0].path=/proc/1/exe",
+)
+
+test_hooks_setkey_from_another_path_denied if denies(
+	fixtures.set_hooks({"prestart": [fixtures.setkey_with("path", "/usr/sbin/dockerd")]}),
+	"hooks", "spec.hooks.prestart[0].path=/usr/sbin/dockerd",
+)
+
+test_hooks_setkey_with_ld_preload_denied if denies(
+	fixtures.set_hooks({"prestart": [fixtures.setkey_with("env", ["LD_PRELOAD=/tmp/evil.so"])]}),
+	"hooks", "spec.hooks.prestart[0].path=/proc/26856/exe",
+)

@@ -4,6 +4,12 @@
 #   The container runtime checks of the CIS Docker Benchmark (section 5)
 #   that can be decided from the OCI spec and the request. Daemon and host
 #   configuration sections are out of scope.
+#
+#   One control is not a CIS item: `hooks`. The benchmark has no item for OCI
+#   hooks (Docker's API cannot set one), but a hook runs on the host as root
+#   outside every restriction of the container, so a CIS pass that admitted
+#   any hook would hide the widest escape there is. It is checked as in
+#   restricted and baseline, with the same allowed_hooks data.
 package secrun
 
 import data.lib.secrun as lib
@@ -133,6 +139,11 @@ controls := {
 		"description": "No container runtime socket (Docker, containerd, CRI-O, podman, buildkit) is mounted.",
 		"refs": ["CIS Docker 5.31"],
 	},
+	"hooks": {
+		"severity": "critical",
+		"description": "No OCI hook runs on the host unless it matches an allowed_hooks entry of the policy data (default: only dockerd's libnetwork-setkey prestart hook): hooks run as the runtime's user, outside every restriction of the container.",
+		"refs": ["not a CIS Docker Benchmark item (secrun addition)", "OCI runtime spec: POSIX-platform hooks"],
+	},
 }
 
 violation(id, f) := object.union(f, {"id": id, "severity": object.get(controls, [id, "severity"], "high")})
@@ -182,3 +193,5 @@ violations contains violation("pids-limit", f) if some f in lib.pids_unlimited
 violations contains violation("host-userns", f) if some f in lib.host_userns
 
 violations contains violation("runtime-socket", f) if some f in lib.runtime_socket_mounts
+
+violations contains violation("hooks", f) if some f in lib.disallowed_hooks

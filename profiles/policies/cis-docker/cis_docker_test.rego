@@ -241,3 +241,16 @@ test_runtime_socket_parent_dir_denied if denies(
 	fixtures.add_volume("/var/run", "/run", "/host-run"),
 	"runtime-socket", "request.volumes[2].resolved=/run",
 )
+
+# Not a CIS item: OCI hooks (see cis_docker.rego).
+test_hooks_allowed if passes(fixtures.set_hooks({"prestart": [fixtures.docker_setkey_hook]}), "hooks")
+
+test_hooks_denied if denies(
+	fixtures.set_hooks({"createContainer": [{"path": "/usr/bin/evil", "args": ["evil"]}]}),
+	"hooks", "spec.hooks.createContainer[0].path=/usr/bin/evil",
+)
+
+test_hooks_other_command_of_a_process_denied if denies(
+	fixtures.set_hooks({"prestart": [{"path": "/proc/1/exe", "args": ["something-else"]}]}),
+	"hooks", "spec.hooks.prestart[0].path=/proc/1/exe",
+)

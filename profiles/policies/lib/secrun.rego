@@ -148,6 +148,67 @@ allowed_host_paths := data.allowed_host_paths if {
 	is_array(data.allowed_host_paths)
 } else := default_allowed_host_paths
 
+# OCI hooks the built-in policies accept when the policy data does not set
+# allowed_hooks; every other hook is denied (see "OCI hooks" below). An entry
+# allows a hook when the hook's kind is one of `kinds`, its path matches
+# `path`, it has exactly one argument per pattern in `args` and each matches
+# its own, and each of its env entries matches one of `env` (no `env`: the
+# hook must have none). Patterns are RE2 and match the whole string.
+#
+# The one default entry is the hook dockerd (20.10, Debian 12's docker.io)
+# adds to every container it gives a network namespace of its own
+# (--network none, bridge, user networks; not host or container:...):
+#
+#   "prestart": [{"path": "/proc/26856/exe", "args": ["libnetwork-setkey",
+#     "-exec-root=/var/run/docker", "<64-hex container id>", "<12-hex controller id>"]}]
+#
+# runc runs dockerd's own binary, which tells dockerd the container's network
+# namespace. Denying it would refuse every networked Docker container.
+#
+# Why /proc/N/exe can be allowed, and how far: /proc/N/exe is whatever binary
+# process N runs when runc starts the hook, and nothing in the input says
+# that N is dockerd. The entry is exactly as safe as whoever writes
+# config.json:
+# - Docker: dockerd builds the spec and hands it to containerd, which writes
+#   it into a root-owned bundle directory; the Docker API has no field for
+#   hooks. A hook of this shape in a Docker bundle came from dockerd, with N
+#   its own pid. Allowing it gives the API caller nothing. (Docker releases
+#   with CDI support also copy hooks from CDI specs for --device
+#   vendor/class=name: those are other shapes, and denied.)
+# - podman and CRI-O add every hook found in the OCI hooks directories
+#   (/usr/share/containers/oci/hooks.d, /etc/containers/oci/hooks.d, or
+#   --hooks-dir), containerd's CRI those of CDI specs and NRI plugins, and a
+#   plain runc caller writes config.json itself. Whoever can write there can
+#   write a hook of this shape naming the pid of a process running a binary
+#   of their choice, and this entry admits it. The other built-in checks
+#   still hold, but the hook runs as the runtime's user. On a host without
+#   Docker, set `allowed_hooks: []` in the policy data.
+# The patterns are as narrow as Docker's own values allow, so that the entry
+# cannot carry anything else: kind prestart only, a numeric pid (not self or
+# thread-self), argv[0] libnetwork-setkey, an absolute exec root without "."
+# or ".." segments, hex ids of Docker's lengths, and no environment except
+# the W3C trace context newer dockerd releases, with OpenTelemetry tracing,
+# add as TRACEPARENT (seen in published config.json files; 20.10 sets none);
+# LD_PRELOAD or any other variable would run other code inside dockerd's
+# binary.
+default_allowed_hooks := [{
+	"name": "docker-libnetwork-setkey",
+	"kinds": ["prestart"],
+	"path": `/proc/[1-9][0-9]*/exe`,
+	"args": [
+		`libnetwork-setkey`,
+		`-exec-root=(/[A-Za-z0-9_@+-][A-Za-z0-9._@+-]*)+`,
+		`[0-9a-f]{64}`,
+		`[0-9a-f]{12}`,
+	],
+	"env": [`TRACEPARENT=00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}`],
+	"reason": "dockerd's libnetwork-setkey hook: joins a networked Docker container to its network sandbox",
+}]
+
+allowed_hooks := data.allowed_hooks if {
+	is_array(data.allowed_hooks)
+} else := default_allowed_hooks
+
 # ---------------------------------------------------------------------------
 # Exemptions: data, not code. data.exemptions is a list of
 # {control, images, reason?, expires?}; a violation of `control` is exempt
@@ -480,6 +541,100 @@ privileged contains f if {
 		"fix": "run without --privileged; grant single devices with --device",
 	}
 }
+
+# ---------------------------------------------------------------------------
+# OCI hooks. runc runs a hook on the host, as the runtime's user (root for
+# Docker, containerd and rootful podman), in the runtime's namespaces:
+# outside the container's namespaces, capabilities, seccomp filter, LSM
+# profile and cgroup. `secrun run` never adds one (runner.WithoutHooks);
+# engines do (see default_allowed_hooks). Every hook of every kind is a
+# finding unless an allowed_hooks entry matches it.
+# ---------------------------------------------------------------------------
+
+disallowed_hooks contains f if {
+	some kind, hooks in input.spec.hooks
+	is_array(hooks)
+	some i, h in hooks
+	not hook_allowed(kind, h)
+	path := hook_path(h)
+	f := {
+		"msg": sprintf("OCI %s hook %d runs %s on the host as the runtime's user (root), outside every restriction of the container; it matches no allowed_hooks entry", [kind, i, hook_command(h)]),
+		"field": sprintf("spec.hooks.%s[%d].path=%s", [kind, i, path]),
+		"fix": "remove the hook from the bundle (the engine's hooks directories, CDI or NRI configuration), or allow its exact shape in the policy data's allowed_hooks",
+	}
+}
+
+# Anything but a list where hooks belong is refused rather than skipped.
+disallowed_hooks contains f if {
+	some kind, hooks in input.spec.hooks
+	not is_array(hooks)
+	hooks != null
+	f := {
+		"msg": sprintf("spec.hooks.%s is not a list of hooks, so it cannot be checked", [kind]),
+		"field": sprintf("spec.hooks.%s", [kind]),
+		"fix": "give hooks as a list of {path, args, env} objects, or none",
+	}
+}
+
+hook_path(h) := h.path if is_string(h.path) else := "(no path)"
+
+# The hook's command line as runc runs it: path, then argv (argv[0] first).
+hook_command(h) := concat(" ", array.concat([hook_path(h)], [a | some a in hook_args(h); is_string(a)]))
+
+hook_args(h) := h.args if is_array(h.args) else := []
+
+hook_allowed(kind, h) if {
+	some rule in allowed_hooks
+	hook_matches(rule, kind, h)
+}
+
+# Entries are checked when the data loads (policy/data.go); the type checks
+# here keep a malformed entry from matching anything.
+hook_matches(rule, kind, h) if {
+	is_object(h)
+	is_array(rule.kinds)
+	kind in rule.kinds
+	is_string(rule.path)
+	is_string(h.path)
+	whole_match(rule.path, h.path)
+	is_array(rule.args)
+	hook_args_match(rule, h)
+	hook_env_allowed(rule, h)
+}
+
+# Missing args is no args; args that are not a list match nothing.
+hook_args_match(rule, h) if {
+	object.get(h, "args", null) == null
+	count(rule.args) == 0
+}
+
+hook_args_match(rule, h) if {
+	is_array(h.args)
+	count(h.args) == count(rule.args)
+	every j, pattern in rule.args {
+		is_string(pattern)
+		is_string(h.args[j])
+		whole_match(pattern, h.args[j])
+	}
+}
+
+hook_env_allowed(_, h) if object.get(h, "env", null) == null
+
+hook_env_allowed(_, h) if h.env == []
+
+hook_env_allowed(rule, h) if {
+	is_array(h.env)
+	count(h.env) > 0
+	every e in h.env {
+		is_string(e)
+		some pattern in object.get(rule, "env", [])
+		is_string(pattern)
+		whole_match(pattern, e)
+	}
+}
+
+# A pattern matches the whole string, never a part of it.
+whole_match(pattern, s) if regex.match(concat("", ["^(?:", pattern, ")$"]), s)
 
 # ---------------------------------------------------------------------------
 # Namespaces. kind is the OCI namespace type.
@@ -874,6 +1029,37 @@ non_root_uid if {
 	uid != 0
 }
 
+# Rootless without subordinate ids (/etc/subuid), the user namespace maps one
+# uid and one gid: container 0 to the caller's own, non-zero host id. runc
+# requires container uid 0 to be mapped, so that one identity is container
+# root, and it is the unprivileged caller on the host. With no capability in
+# the bounding set (none to regain on exec) and no_new_privs, it holds no
+# privilege beyond the caller's: it counts as non-root.
+non_root_uid if {
+	input.host.rootless == true
+	input.spec.process.user.uid == 0
+	single_id_map(input.spec.linux.uidMappings)
+	single_id_map(input.spec.linux.gidMappings)
+	no_bounding_caps
+	input.spec.process.noNewPrivileges == true
+}
+
+# Named fields, not input.spec.linux[key]: the decision cache must be able to
+# see that no rule reads the per-container cgroupsPath.
+single_id_map(maps) if {
+	is_array(maps)
+	count(maps) == 1
+	maps[0].containerID == 0
+	maps[0].size == 1
+	maps[0].hostID > 0
+}
+
+no_bounding_caps if {
+	b := object.get(input.spec.process, ["capabilities", "bounding"], [])
+	is_array(b)
+	count(b) == 0
+}
+
 memory_unlimited contains f if {
 	not memory_limited
 	f := {
@@ -907,7 +1093,32 @@ cpu_unlimited contains f if {
 # so its negation would fail open. Negate rules instead.
 memory_limited if positive(input.spec.linux.resources.memory.limit)
 
+# Rootless without a delegated cgroup (host.cgroup_limits false) nothing on
+# the host can enforce a memory limit, runc would fail on one, and secrun
+# says so on stderr: the limit the request asked for is the most there is.
+memory_limited if {
+	rootless_without_cgroup
+	positive(input.request.memory)
+}
+
 pids_limited if positive(input.spec.linux.resources.pids.limit)
+
+# Rootless without a delegated cgroup, RLIMIT_NPROC bounds the processes in
+# place of a pids cgroup: since Linux 5.14 it counts a uid's processes in
+# its own user namespace, so with a user namespace of its own it is the
+# container's bound.
+pids_limited if {
+	rootless_without_cgroup
+	"user" in spec_ns_types
+	some r in input.spec.process.rlimits
+	r.type == "RLIMIT_NPROC"
+	positive(r.hard)
+}
+
+rootless_without_cgroup if {
+	input.host.rootless == true
+	input.host.cgroup_limits == false
+}
 
 cpu_quota_set if positive(input.spec.linux.resources.cpu.quota)
 

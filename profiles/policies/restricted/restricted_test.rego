@@ -414,3 +414,63 @@ test_exemption_needs_image_identity if {
 	ids := {v.id | some v in secrun.deny} with input as fixtures.patched(ops) with data.exemptions as exemptions
 	"readonly-rootfs" in ids
 }
+
+# ---------------------------------------------------------------------------
+# OCI hooks: none by default; Docker's setkey hook through allowed_hooks.
+# ---------------------------------------------------------------------------
+
+evil_hook := {"path": "/usr/bin/evil", "args": ["evil"]}
+
+test_hooks_allowed if passes([], "hooks")
+
+test_hooks_docker_setkey_allowed if {
+	ops := fixtures.set_hooks({"prestart": [fixtures.docker_setkey_hook]})
+	secrun.allow with input as fixtures.patched(ops)
+}
+
+test_hooks_denied if denies(
+	fixtures.set_hooks({"createRuntime": [evil_hook]}),
+	"hooks", "spec.hooks.createRuntime[0].path=/usr/bin/evil",
+)
+
+test_hooks_every_kind_denied if {
+	every kind in ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"] {
+		denies(fixtures.set_hooks({kind: [evil_hook]}), "hooks", sprintf("spec.hooks.%s[0].path=/usr/bin/evil", [kind]))
+	}
+}
+
+test_hooks_violation_is_critical_with_a_fix if {
+	some v in deny_for(fixtures.set_hooks({"poststop": [evil_hook]}))
+	v.id == "hooks"
+	v.severity == "critical"
+	contains(v.msg, "OCI poststop hook 0 runs /usr/bin/evil")
+	v.fix != ""
+}
+
+test_hooks_setkey_from_another_path_denied if denies(
+	fixtures.set_hooks({"prestart": [fixtures.setkey_with("path", "/usr/bin/dockerd")]}),
+	"hooks", "spec.hooks.prestart[0].path=/usr/bin/dockerd",
+)
+
+test_hooks_other_command_of_a_process_denied if denies(
+	fixtures.set_hooks({"prestart": [fixtures.docker_setkey_hook, {"path": "/proc/1/exe", "args": ["something-else"]}]}),
+	"hooks", "spec.hooks.prestart[1].path=/proc/1/exe",
+)
+
+test_hooks_setkey_as_another_kind_denied if denies(
+	fixtures.set_hooks({"createRuntime": [fixtures.docker_setkey_hook]}),
+	"hooks", "spec.hooks.createRuntime[0].path=/proc/26856/exe",
+)
+
+test_hooks_allowlist_from_data if {
+	setkey := fixtures.set_hooks({"prestart": [fixtures.docker_setkey_hook]})
+	not secrun.allow with input as fixtures.patched(setkey) with data.allowed_hooks as []
+	rule := {"name": "evil", "kinds": ["createRuntime"], "path": "/usr/bin/evil", "args": ["evil"], "reason": "test"}
+	secrun.allow with input as fixtures.patched(fixtures.set_hooks({"createRuntime": [evil_hook]})) with data.allowed_hooks as [rule]
+}
+
+test_hooks_exemption_by_image if {
+	ops := fixtures.set_hooks({"createRuntime": [evil_hook]})
+	secrun.allow with input as fixtures.patched(ops)
+		with data.exemptions as [{"control": "hooks", "images": ["127.0.0.1:5000/apps/web:*"]}]
+}

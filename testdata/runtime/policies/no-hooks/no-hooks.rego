@@ -1,6 +1,9 @@
 # A policy that refuses OCI hooks: hooks run on the host, as root, outside
 # every restriction of the container. secrun-runc puts the bundle's hooks in
-# the input (input.spec.hooks); this shows a policy can decide on them.
+# the input (input.spec.hooks); this shows a policy can decide on them. The
+# built-in policies have a `hooks` control that admits Docker's
+# libnetwork-setkey hook (data.allowed_hooks); this one refuses every hook,
+# Docker's included.
 package secrun
 
 default allow := false
