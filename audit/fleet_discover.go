@@ -221,6 +221,14 @@ func (d *discoverer) add(c FleetContainer, cgroupHint string) bool {
 	if !d.alive(c, cgroupHint) {
 		return false
 	}
+	if len(c.Sources) > 0 {
+		if err := userStateClaims(c.Sources[0], c.Pid); err != nil {
+			d.mu.Lock()
+			d.source("ownership", c.Sources[0], 0, err)
+			d.mu.Unlock()
+			return false
+		}
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	have, ok := d.byPid[c.Pid]

@@ -23,8 +23,9 @@ import (
 type PolicyData struct {
 	Exemptions []Exemption `json:"exemptions,omitempty"`
 	// AllowedHostPaths replaces restricted's default list of directories
-	// bind mounts may come from.
-	AllowedHostPaths []string `json:"allowed_host_paths,omitempty"`
+	// bind mounts may come from. A pointer, so that an empty list (no host
+	// path at all) is kept apart from no list (the default).
+	AllowedHostPaths *[]string `json:"allowed_host_paths,omitempty"`
 	// AllowedHooks replaces the built-in policies' default list of OCI
 	// hooks they admit (only dockerd's libnetwork-setkey prestart hook). A
 	// pointer, so that an empty list (admit no hook at all) is kept apart
@@ -98,7 +99,11 @@ func (pd *PolicyData) validate() error {
 			errs = append(errs, fmt.Errorf("exemptions[%d]: %w", i, err))
 		}
 	}
-	for i, p := range pd.AllowedHostPaths {
+	var hostPaths []string
+	if pd.AllowedHostPaths != nil {
+		hostPaths = *pd.AllowedHostPaths
+	}
+	for i, p := range hostPaths {
 		switch {
 		case !path.IsAbs(p) || path.Clean(p) != p:
 			errs = append(errs, fmt.Errorf("allowed_host_paths[%d]: %q must be a clean absolute path", i, p))

@@ -258,6 +258,17 @@ func TestAllowedHostPathsData(t *testing.T) {
 	if d := eval(t, e, in); d.Allowed {
 		t.Fatal("path outside the allowlist admitted")
 	}
+	// An empty list allows no host path at all, not the default list.
+	p = writeFile(t, t.TempDir(), "data.yaml", "allowed_host_paths: []\n")
+	if e, err = policy.Load(context.Background(), "restricted", policy.WithExemptions(p)); err != nil {
+		t.Fatal(err)
+	}
+	if d := eval(t, builtin(t, "restricted"), apply(fixture(t, "hardened.json"), volume("/srv/data", "/srv/data", "/data"))); !d.Allowed {
+		t.Fatalf("a default allowed path denied by the default list:%s", dump(d))
+	}
+	if d := eval(t, e, apply(fixture(t, "hardened.json"), volume("/srv/data", "/srv/data", "/data"))); d.Allowed {
+		t.Fatal("allowed_host_paths: [] still admitted a path from the default list")
+	}
 }
 
 func TestCustomDirectory(t *testing.T) {

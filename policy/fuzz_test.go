@@ -78,9 +78,11 @@ func FuzzParsePolicyData(f *testing.F) {
 				t.Fatalf("accepted an exemption without control or images: %+v", e)
 			}
 		}
-		for _, p := range pd.AllowedHostPaths {
-			if p == "/" || !strings.HasPrefix(p, "/") {
-				t.Fatalf("accepted host path %q", p)
+		if pd.AllowedHostPaths != nil {
+			for _, p := range *pd.AllowedHostPaths {
+				if p == "/" || !strings.HasPrefix(p, "/") {
+					t.Fatalf("accepted host path %q", p)
+				}
 			}
 		}
 		if pd.AllowedHooks != nil {

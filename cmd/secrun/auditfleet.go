@@ -62,7 +62,7 @@ func (f *fleetFlags) bind(c *cobra.Command) {
 func (f *fleetFlags) discoverOptions(g *globals) (audit.DiscoverOptions, error) {
 	var o audit.DiscoverOptions
 	if !f.noDefaults {
-		o = audit.DefaultDiscoverOptions()
+		o = audit.UserPlaces(audit.DefaultUserRuntimeDir, audit.HomeOf).Apply(audit.DefaultDiscoverOptions())
 	}
 	cfg := audit.DiscoverConfig{SecrunRoots: []string{absPath(g.root)}}
 	o = cfg.Apply(o)

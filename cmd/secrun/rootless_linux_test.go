@@ -3,6 +3,7 @@ package main_test
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +19,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/secrun/secrun/audit"
 	"github.com/secrun/secrun/image/imagetest"
 	"github.com/secrun/secrun/internal/testenv"
 	"github.com/secrun/secrun/policy"
@@ -519,6 +521,33 @@ func TestRootlessRun(t *testing.T) {
 					if g == 0 {
 						t.Errorf("container process %s has host gid 0", pid)
 					}
+				}
+				// Root's fleet audit sees the user's container: its runc
+				// state is the user's file, and the pid it names runs as the
+				// user or a subordinate id, so discovery trusts it.
+				auditRoot := filepath.Join(u.env.base, "auditor")
+				mkdir(t, auditRoot, 0o700)
+				rout, err := exec.Command(u.env.secrun, "--root", auditRoot, "audit", "--no-default-paths", "--docker-socket", "none",
+					"--runc-root", filepath.Join(u.xdg, "secrun", "runc"), "--secrun-root", u.root(),
+					"--format", "json", "--fail-on", "none").Output()
+				if err != nil {
+					t.Fatalf("audit as root: %v", err)
+				}
+				var rep audit.FleetReport
+				if err := json.Unmarshal(rout, &rep); err != nil {
+					t.Fatalf("audit report: %v\n%s", err, rout)
+				}
+				var seen bool
+				for _, c := range rep.Containers {
+					if c.ID == id {
+						seen = true
+						if c.Engine != audit.EngineSecrun || strconv.Itoa(c.Pid) != pid || c.Effective == nil {
+							t.Errorf("rootless container audited as engine %q pid %d effective %v, want secrun pid %s", c.Engine, c.Pid, c.Effective != nil, pid)
+						}
+					}
+				}
+				if !seen {
+					t.Errorf("root's audit does not list the rootless container %s:\n%s", id, rout)
 				}
 				if code, _, stderr := u.secrun(t, "rm", "-f", id); code != 0 {
 					t.Fatalf("rm -f: exit %d %s", code, stderr)
