@@ -233,9 +233,70 @@ func TestWatchSeccompRecordsKernelDenials(t *testing.T) {
 		t.Fatal("no seccomp kill record arrived in 5 attempts")
 	})
 
+	// secrun stops the watch as soon as the container exits: a record the
+	// kernel logged before that is still appended, not dropped with the
+	// watch (Run drains the log when it stops).
+	t.Run("records logged before the stop are kept", func(t *testing.T) {
+		for attempt := range 5 {
+			child := startKernelChild(t, "seccomp-kill", false)
+			pid := child.cmd.Process.Pid
+			// An independent reader tells a record the kernel logged from
+			// one it rate-limited away.
+			kmsg, err := syscall.Open("/dev/kmsg", syscall.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := syscall.Seek(kmsg, 0, io.SeekEnd); err != nil {
+				t.Fatal(err)
+			}
+			recs, stop := watch(t, tr, audit.Container{ID: "stop-ctr"}, func() []int { return []int{pid} })
+			child.trigger(t)
+			child.cmd.Wait()
+			stop() // at once, as secrun does when the container exits
+			logged := kmsgHas(kmsg, pid)
+			syscall.Close(kmsg)
+			var got *audit.Record
+			select {
+			case r := <-recs:
+				got = &r
+			default:
+			}
+			switch {
+			case got != nil && (got.Container.ID != "stop-ctr" || got.Fields["process.pid"] != pid):
+				t.Fatalf("record = %+v", *got)
+			case got != nil:
+				return
+			case logged:
+				t.Fatalf("the kernel logged pid %d's seccomp kill before it exited, and the watch, stopped after that, dropped it", pid)
+			}
+			t.Logf("attempt %d: the kernel did not log the kill (rate-limited)", attempt)
+			time.Sleep(time.Second)
+		}
+		t.Fatal("no record kept in 5 attempts")
+	})
+
 	rep := mustVerify(t, []string{path}, nil)
 	if rep.Records < 3 {
 		t.Errorf("trail holds %d records, want the kernel events too", rep.Records)
+	}
+}
+
+// kmsgHas reads what the kernel log holds now (fd is non-blocking: an
+// empty log is EAGAIN) and reports whether it has a seccomp record of pid.
+func kmsgHas(fd int, pid int) bool {
+	buf := make([]byte, 8192)
+	found := false
+	for {
+		n, err := syscall.Read(fd, buf)
+		if errors.Is(err, syscall.EPIPE) {
+			continue
+		}
+		if err != nil || n <= 0 {
+			return found
+		}
+		if rec, ok, perr := audit.ParseKmsgSeccomp(buf[:n]); ok && perr == nil && rec.PID == pid {
+			found = true
+		}
 	}
 }
 

@@ -84,29 +84,37 @@ func WatchSeccomp(ctx context.Context, t *Trail, c Container, pids func() []int)
 }
 
 // Run reads kernel records until ctx ends (returning nil) or appending
-// fails (returning the error). It closes the watch when it returns.
+// fails (returning the error). When ctx ends it reads what the kernel log
+// already holds, without waiting, and returns: the records a container made
+// before it exited are in the log by then. It closes the watch when it
+// returns.
 func (w *SeccompWatch) Run(ctx context.Context) (err error) {
 	defer func() {
 		if cerr := w.f.Close(); cerr != nil && err == nil {
 			err = fmt.Errorf("kernel seccomp events: closing /dev/kmsg: %w", cerr)
 		}
 	}()
+	// Wake a blocked read at once when ctx ends, rather than at the next
+	// poll tick.
+	stop := context.AfterFunc(ctx, func() { w.f.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
 	buf := make([]byte, 8192) // a kmsg record is at most 8 KiB (CONSOLE_EXT_LOG_MAX)
 	for {
-		// The deadline doubles as the PID refresh tick and bounds how long
-		// Run takes to notice that ctx ended.
+		if ctx.Err() != nil {
+			return w.drain(ctx, buf)
+		}
+		// The deadline doubles as the PID refresh tick.
 		if err := w.f.SetReadDeadline(time.Now().Add(kmsgPoll)); err != nil {
 			return fmt.Errorf("kernel seccomp events: %w", err)
 		}
 		if ctx.Err() != nil {
-			return nil
+			// AfterFunc may have run before the deadline above replaced
+			// its own.
+			return w.drain(ctx, buf)
 		}
 		n, err := w.f.Read(buf)
 		switch {
 		case errors.Is(err, os.ErrDeadlineExceeded):
-			if ctx.Err() != nil {
-				return nil
-			}
 			w.refresh(time.Now())
 			continue
 		case errors.Is(err, syscall.EPIPE):
@@ -117,18 +125,62 @@ func (w *SeccompWatch) Run(ctx context.Context) (err error) {
 		case err != nil:
 			return fmt.Errorf("kernel seccomp events: reading /dev/kmsg: %w", err)
 		}
-		rec, ok, perr := ParseKmsgSeccomp(buf[:n])
-		if !ok || perr != nil || !w.belongs(rec.PID) {
-			continue
-		}
-		r, err := w.t.Append(context.WithoutCancel(ctx), seccompEvent(w.c, rec))
-		if err != nil {
-			return fmt.Errorf("kernel seccomp events: %w", err)
-		}
-		if w.OnRecord != nil {
-			w.OnRecord(r)
+		if err := w.handle(ctx, buf[:n]); err != nil {
+			return err
 		}
 	}
+}
+
+// drain handles the records the kernel log holds now, without blocking.
+func (w *SeccompWatch) drain(ctx context.Context, buf []byte) error {
+	rc, err := w.f.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("kernel seccomp events: %w", err)
+	}
+	w.refresh(time.Now())
+	for {
+		var n int
+		var rerr error
+		// Control, not Read: the file's deadline has passed. The
+		// descriptor is non-blocking (the runtime poller's), so an empty
+		// log is EAGAIN.
+		if err := rc.Control(func(fd uintptr) { n, rerr = syscall.Read(int(fd), buf) }); err != nil {
+			return fmt.Errorf("kernel seccomp events: %w", err)
+		}
+		switch {
+		case errors.Is(rerr, syscall.EAGAIN):
+			return nil
+		case errors.Is(rerr, syscall.EINTR):
+			continue
+		case errors.Is(rerr, syscall.EPIPE):
+			w.lost.Add(1)
+			continue
+		case rerr != nil:
+			return fmt.Errorf("kernel seccomp events: reading /dev/kmsg: %w", rerr)
+		case n <= 0:
+			return nil
+		}
+		if err := w.handle(ctx, buf[:n]); err != nil {
+			return err
+		}
+	}
+}
+
+// handle appends one kernel record if it is a seccomp record of the
+// container.
+func (w *SeccompWatch) handle(ctx context.Context, b []byte) error {
+	rec, ok, perr := ParseKmsgSeccomp(b)
+	if !ok || perr != nil || !w.belongs(rec.PID) {
+		return nil
+	}
+	r, err := w.t.Append(context.WithoutCancel(ctx), seccompEvent(w.c, rec))
+	if err != nil {
+		return fmt.Errorf("kernel seccomp events: %w", err)
+	}
+	if w.OnRecord != nil {
+		w.OnRecord(r)
+	}
+	return nil
 }
 
 func (w *SeccompWatch) refresh(now time.Time) {

@@ -499,10 +499,13 @@ func (r *Runner) runForeground(ctx context.Context, p *prepared, stdio RunIO) (c
 		return code, recErr
 	}
 
+	invDone := r.phase("invoke record")
 	if err := r.record(ctx, append(p.pending, audit.Event{Kind: "runtime.invoked", Outcome: "success", Container: ctr, Image: imgRef,
 		Fields: map[string]any{"runtime.command": "run"}})...); err != nil {
+		invDone()
 		return finish(ExitSecrun, err)
 	}
+	invDone()
 	cmd := r.Runtime.command(ctx, l.runcLog(c.ID), "run", "--keep", "--bundle", l.bundle(c.ID), "--pid-file", l.pidFile(c.ID), c.ID)
 	cmd.Stdout, cmd.Stderr = stdio.Stdout, stdio.Stderr
 	if stdio.Stdin != nil {
@@ -523,8 +526,10 @@ func (r *Runner) runForeground(ctx context.Context, p *prepared, stdio RunIO) (c
 	defer signal.Stop(sigs)
 	// The kernel watch reads /dev/kmsg from its current end, so it is opened
 	// before runc starts: the container's first denials are not missed.
+	watchDone := r.phase("watches")
 	stopWatch := r.watchKernel(ctx, c)
 	stopStarted := r.recordStarted(ctx, c)
+	watchDone()
 	defer stopStarted()
 	if err := cmd.Start(); err != nil {
 		stopWatch()
@@ -554,10 +559,12 @@ func (r *Runner) runForeground(ctx context.Context, p *prepared, stdio RunIO) (c
 	runDone := r.phase("runc run")
 	waitErr := cmd.Wait()
 	runDone()
+	stopDone := r.phase("watches stop")
 	stopStarted()
 	stopDog()
 	stopWatch()
 	close(done)
+	stopDone()
 	if msg := runcLogError(l.runcLog(c.ID)); msg != "" {
 		rerr := &RuntimeError{Op: "run", Msg: msg, Err: waitErr}
 		code := ExitSecrun

@@ -159,8 +159,8 @@ func (g *globals) runner(cmd *cobra.Command) (*runner.Runner, func(), error) {
 	}
 	if os.Getenv("SECRUN_TRACE") != "" {
 		r.Trace = cmd.ErrOrStderr()
-		fmt.Fprintf(r.Trace, "secrun: trace: %-16s %s\nsecrun: trace: %-16s %s\n", "process start", t0.Sub(processStart).Round(time.Microsecond),
-			"policy load", loaded.Round(time.Microsecond))
+		fmt.Fprintf(r.Trace, "secrun: trace: %-16s %s\nsecrun: trace: %-16s %s\nsecrun: trace: %-16s %s\n", "process start", t0.Sub(processStart).Round(time.Microsecond),
+			"policy load", loaded.Round(time.Microsecond), "setup", time.Since(t0).Round(time.Microsecond))
 	}
 	closeFn := func() {
 		if err := trail.Close(); err != nil {

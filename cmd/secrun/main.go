@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
@@ -18,7 +19,11 @@ import (
 )
 
 func main() {
-	os.Exit(run())
+	code := run()
+	if os.Getenv("SECRUN_TRACE") != "" {
+		fmt.Fprintf(os.Stderr, "secrun: trace: %-16s %s\n", "main to exit", time.Since(processStart).Round(time.Microsecond))
+	}
+	os.Exit(code)
 }
 
 func run() int {
