@@ -107,30 +107,12 @@ func sh(script string) []string { return []string{"/bin/sh", "-c", script} }
 // by the kernel itself.
 func TestHardenedContainerProbes(t *testing.T) {
 	e := newEnv(t, allowAll)
-	code, out, err := e.run(t, runner.RunOptions{ReadOnly: true, Remove: true, Args: sh(
-		`grep -E '^(CapEff|CapBnd|NoNewPrivs|Seccomp):' /proc/self/status; echo uid_map=$(cat /proc/self/uid_map); ` +
-			`echo ifaces=$(ls /sys/class/net); id; ` +
-			`/bin/probe mount sethostname unshare-user traceme ptrace write-root write-tmp chown-root`)})
+	code, out, err := e.run(t, runner.RunOptions{ReadOnly: true, Remove: true, Args: sh(testenv.ProbeCommands)})
 	if err != nil || code != 0 {
 		t.Fatalf("run: code %d, err %v\n%s", code, err, out)
 	}
 	t.Logf("probe output:\n%s", out)
-	want := map[string]*regexp.Regexp{
-		"CapEff 0":                     regexp.MustCompile(`(?m)^CapEff:\s+0000000000000000$`),
-		"CapBnd 0":                     regexp.MustCompile(`(?m)^CapBnd:\s+0000000000000000$`),
-		"NoNewPrivs 1":                 regexp.MustCompile(`(?m)^NoNewPrivs:\s+1$`),
-		"seccomp filter mode":          regexp.MustCompile(`(?m)^Seccomp:\s+2$`),
-		"only lo":                      regexp.MustCompile(`(?m)^ifaces=lo$`),
-		"non-root uid":                 regexp.MustCompile(`(?m)^uid=65534`),
-		"EPERM mount":                  regexp.MustCompile(`(?m)^mount=EPERM$`),
-		"EPERM sethostname":            regexp.MustCompile(`(?m)^sethostname=EPERM$`),
-		"EPERM unshare(CLONE_NEWUSER)": regexp.MustCompile(`(?m)^unshare-user=EPERM$`),
-		"EPERM ptrace(TRACEME)":        regexp.MustCompile(`(?m)^traceme=EPERM$`),
-		"EPERM ptrace(ATTACH)":         regexp.MustCompile(`(?m)^ptrace=EPERM$`),
-		"EROFS on /":                   regexp.MustCompile(`(?m)^write-root=EROFS$`),
-		"tmpfs /tmp writable":          regexp.MustCompile(`(?m)^write-tmp=ok$`),
-		"EPERM chown":                  regexp.MustCompile(`(?m)^chown-root=EPERM$`),
-	}
+	want := testenv.HardenedProbes("65534", true)
 	for name, re := range want {
 		if !re.MatchString(out) {
 			t.Errorf("%s: not seen", name)

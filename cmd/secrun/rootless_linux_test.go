@@ -406,8 +406,7 @@ func (u *rootlessUser) leftoversNow(t *testing.T) []string {
 	return left
 }
 
-const probeScript = `grep -E '^(CapEff|CapBnd|NoNewPrivs|Seccomp):' /proc/self/status; echo "uid_map=$(cat /proc/self/uid_map | tr -s ' \n' ' ')"; ` +
-	`echo ifaces=$(ls /sys/class/net); id; /bin/probe mount sethostname unshare-user traceme ptrace write-root write-tmp chown-root`
+const probeScript = testenv.ProbeCommands
 
 func TestRootlessRun(t *testing.T) {
 	e := newRootlessEnv(t)
@@ -429,26 +428,9 @@ func TestRootlessRun(t *testing.T) {
 					t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, stderr)
 				}
 				t.Logf("probe output:\n%s\nsecrun's notes:\n%s", out, stderr)
-				want := map[string]*regexp.Regexp{
-					"CapEff 0":                     regexp.MustCompile(`(?m)^CapEff:\s+0000000000000000$`),
-					"CapBnd 0":                     regexp.MustCompile(`(?m)^CapBnd:\s+0000000000000000$`),
-					"NoNewPrivs 1":                 regexp.MustCompile(`(?m)^NoNewPrivs:\s+1$`),
-					"seccomp filter mode":          regexp.MustCompile(`(?m)^Seccomp:\s+2$`),
-					"only lo":                      regexp.MustCompile(`(?m)^ifaces=lo$`),
-					"uid " + tc.wantUID:            regexp.MustCompile(`(?m)^uid=` + tc.wantUID + `\(`),
-					"EPERM mount":                  regexp.MustCompile(`(?m)^mount=EPERM$`),
-					"EPERM sethostname":            regexp.MustCompile(`(?m)^sethostname=EPERM$`),
-					"EPERM unshare(CLONE_NEWUSER)": regexp.MustCompile(`(?m)^unshare-user=EPERM$`),
-					"EPERM ptrace(TRACEME)":        regexp.MustCompile(`(?m)^traceme=EPERM$`),
-					"EPERM ptrace(ATTACH)":         regexp.MustCompile(`(?m)^ptrace=EPERM$`),
-					"EROFS on /":                   regexp.MustCompile(`(?m)^write-root=EROFS$`),
-					"tmpfs /tmp writable":          regexp.MustCompile(`(?m)^write-tmp=ok$`),
-				}
-				if tc.subIDs {
-					// Without subordinate ids the process is container root and
-					// owns /tmp, so chown of it to root is a no-op it may do.
-					want["EPERM chown"] = regexp.MustCompile(`(?m)^chown-root=EPERM$`)
-				}
+				// Without subordinate ids the process is container root and
+				// owns /tmp, so chown of it to root is a no-op it may do.
+				want := testenv.HardenedProbes(tc.wantUID, tc.subIDs)
 				for name, re := range want {
 					if !re.MatchString(out) {
 						t.Errorf("%s: not seen", name)
