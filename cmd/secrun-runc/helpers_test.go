@@ -46,7 +46,8 @@ func binaries(t testing.TB) (string, string) {
 		}
 		wrapperBin = filepath.Join(buildDir, "secrun-runc")
 		verifyBin = filepath.Join(buildDir, "secrun-runc-verify")
-		for bin, pkg := range map[string]string{wrapperBin: "./cmd/secrun-runc", verifyBin: "./cmd/secrun-runc/verify"} {
+		admitBin := filepath.Join(buildDir, "secrun-runc-admit")
+		for bin, pkg := range map[string]string{wrapperBin: "./cmd/secrun-runc", admitBin: "./cmd/secrun-runc/admit", verifyBin: "./cmd/secrun-runc/verify"} {
 			cmd := exec.Command("go", "build", "-o", bin, pkg)
 			cmd.Dir = root
 			cmd.Env = append(os.Environ(), "CGO_ENABLED=1")

@@ -15,12 +15,13 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/secrun/secrun/profiles"
+	"github.com/secrun/secrun/runner/runcfront"
 )
 
 // Where secrun-runc finds its configuration.
 const (
-	DefaultConfigPath = "/etc/secrun/runtime.yaml"
-	ConfigEnv         = "SECRUN_RUNTIME_CONFIG"
+	DefaultConfigPath = runcfront.DefaultConfigPath
+	ConfigEnv         = runcfront.ConfigEnv
 	DefaultAuditLog   = "/var/lib/secrun/audit/audit.log"
 	DefaultStateDir   = "/var/lib/secrun/runtime"
 	maxConfigSize     = 1 << 20
@@ -90,14 +91,8 @@ var (
 	hardeningFields = []string{"seccomp", "noNewPrivileges"}
 )
 
-// ConfigPath is the config file to read: $SECRUN_RUNTIME_CONFIG, else
-// /etc/secrun/runtime.yaml.
-func ConfigPath(getenv func(string) string) string {
-	if p := getenv(ConfigEnv); p != "" {
-		return p
-	}
-	return DefaultConfigPath
-}
+// ConfigPath is the config file to read (runcfront.ConfigPath).
+func ConfigPath(getenv func(string) string) string { return runcfront.ConfigPath(getenv) }
 
 // LoadConfig reads and checks a config file. Every problem is an error that
 // names the file; the caller denies every container start on it.
@@ -220,62 +215,9 @@ func knownKeys(m map[string]any, allowed []string, where string) error {
 	return nil
 }
 
-// runtimeDirs are searched for runc after PATH: engines run their runtime
-// with a scrubbed environment (podman's cleanup process has no PATH).
-var runtimeDirs = []string{"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"}
-
-// FindRuntime returns the real runtime: the configured one, else runc
-// beside self, else runc on PATH or in the usual directories. It never
-// returns self: a config that points secrun-runc at itself would loop.
+// FindRuntime returns the real runtime (runcfront.FindRuntime).
 func FindRuntime(configured, self string) (string, error) {
-	candidates := []string{}
-	if configured != "" {
-		p, err := exec.LookPath(configured)
-		if err != nil {
-			return "", fmt.Errorf("real OCI runtime %q not found: set runtime: in the secrun-runc config to runc's path", configured)
-		}
-		candidates = append(candidates, p)
-	} else {
-		if self != "" {
-			candidates = append(candidates, filepath.Join(filepath.Dir(self), "runc"))
-		}
-		if p, err := exec.LookPath("runc"); err == nil {
-			candidates = append(candidates, p)
-		}
-		for _, d := range runtimeDirs {
-			candidates = append(candidates, filepath.Join(d, "runc"))
-		}
-	}
-	for _, p := range candidates {
-		st, err := os.Stat(p)
-		if err != nil || !st.Mode().IsRegular() || st.Mode()&0o111 == 0 {
-			continue
-		}
-		if self != "" && sameFile(p, self) {
-			if configured != "" {
-				return "", fmt.Errorf("the real OCI runtime %s is secrun-runc itself: set runtime: in the secrun-runc config to runc's path", p)
-			}
-			continue
-		}
-		abs, err := filepath.Abs(p)
-		if err != nil {
-			return "", err
-		}
-		return abs, nil
-	}
-	return "", errors.New("real OCI runtime runc not found: set runtime: in the secrun-runc config (see docs/secrun-runc.md)")
-}
-
-func sameFile(a, b string) bool {
-	sa, err := os.Stat(a)
-	if err != nil {
-		return false
-	}
-	sb, err := os.Stat(b)
-	if err != nil {
-		return false
-	}
-	return os.SameFile(sa, sb)
+	return runcfront.FindRuntime(configured, self)
 }
 
 // FindVerifier returns the signature helper to run.

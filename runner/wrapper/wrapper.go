@@ -24,13 +24,14 @@ import (
 	"time"
 
 	"github.com/secrun/secrun/policy"
+	"github.com/secrun/secrun/runner/runcfront"
 )
 
 // Exit statuses of secrun-runc's own failures, as secrun uses them. Any
 // other status is runc's.
 const (
-	ExitError  = 125 // secrun-runc could not do its job
-	ExitDenied = 126 // refused: by the policy, or because it could not decide
+	ExitError  = runcfront.ExitError // secrun-runc could not do its job
+	ExitDenied = 126                 // refused: by the policy, or because it could not decide
 )
 
 // Error is a failure with the exit status it maps to.
@@ -186,7 +187,7 @@ func (w *Wrapper) report(inv *Invocation, err error) {
 	if inv == nil {
 		return
 	}
-	if lerr := writeRuncLog(inv.Global, line, w.Now()); lerr != nil {
+	if lerr := runcfront.WriteRuncLog(inv.Global, line, w.Now()); lerr != nil {
 		fmt.Fprintf(w.Stderr, "secrun-runc: %v\n", lerr)
 	}
 }

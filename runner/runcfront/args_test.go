@@ -1,4 +1,4 @@
-package wrapper_test
+package runcfront_test
 
 import (
 	"reflect"
@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/secrun/secrun/runner/wrapper"
+	"github.com/secrun/secrun/runner/runcfront"
 )
 
 // TestParseArgs reads the command lines engines really send (captured from
@@ -17,11 +17,11 @@ func TestParseArgs(t *testing.T) {
 		name    string
 		args    []string
 		command string
-		kind    wrapper.Kind
+		kind    runcfront.Kind
 		help    bool
-		global  wrapper.Global
-		create  *wrapper.CreateArgs
-		exec    *wrapper.ExecArgs
+		global  runcfront.Global
+		create  *runcfront.CreateArgs
+		exec    *runcfront.ExecArgs
 		// forward is what the real runtime receives (default: args).
 		forward []string
 		config  string
@@ -29,99 +29,99 @@ func TestParseArgs(t *testing.T) {
 		{
 			name:    "containerd shim create",
 			args:    []string{"--root", "/run/containerd/runc/moby", "--log", "/b/log.json", "--log-format", "json", "create", "--bundle", "/b", "--pid-file", "/b/init.pid", "abc"},
-			command: "create", kind: wrapper.Checked,
-			global: wrapper.Global{Root: "/run/containerd/runc/moby", Log: "/b/log.json", LogFormat: "json", Rootless: "auto"},
-			create: &wrapper.CreateArgs{ID: "abc", Bundle: "/b", PidFile: "/b/init.pid"},
+			command: "create", kind: runcfront.Checked,
+			global: runcfront.Global{Root: "/run/containerd/runc/moby", Log: "/b/log.json", LogFormat: "json", Rootless: "auto"},
+			create: &runcfront.CreateArgs{ID: "abc", Bundle: "/b", PidFile: "/b/init.pid"},
 		},
 		{
 			name:    "conmon create with systemd cgroups and console",
 			args:    []string{"--systemd-cgroup", "create", "--bundle", "/u", "--pid-file", "/u/pidfile", "--console-socket", "/u/c.sock", "--no-pivot", "--no-new-keyring", "--preserve-fds", "2", "id1"},
-			command: "create", kind: wrapper.Checked,
-			global: wrapper.Global{LogFormat: "text", SystemdCgroup: true, Rootless: "auto"},
-			create: &wrapper.CreateArgs{ID: "id1", Bundle: "/u", PidFile: "/u/pidfile", ConsoleSocket: "/u/c.sock", NoPivot: true, NoNewKeyring: true, PreserveFDs: 2},
+			command: "create", kind: runcfront.Checked,
+			global: runcfront.Global{LogFormat: "text", SystemdCgroup: true, Rootless: "auto"},
+			create: &runcfront.CreateArgs{ID: "id1", Bundle: "/u", PidFile: "/u/pidfile", ConsoleSocket: "/u/c.sock", NoPivot: true, NoNewKeyring: true, PreserveFDs: 2},
 		},
 		{
 			name:    "run with short flags after the id",
 			args:    []string{"run", "id3", "-b", "/x", "-d", "--keep"},
-			command: "run", kind: wrapper.Checked,
-			global: wrapper.Global{LogFormat: "text", Rootless: "auto"},
-			create: &wrapper.CreateArgs{ID: "id3", Bundle: "/x", Detach: true, Keep: true},
+			command: "run", kind: runcfront.Checked,
+			global: runcfront.Global{LogFormat: "text", Rootless: "auto"},
+			create: &runcfront.CreateArgs{ID: "id3", Bundle: "/x", Detach: true, Keep: true},
 		},
 		{
 			name:    "single-dash long flags",
 			args:    []string{"-root", "/r", "-log-format=json", "create", "-bundle", "/x", "id4"},
-			command: "create", kind: wrapper.Checked,
-			global: wrapper.Global{Root: "/r", LogFormat: "json", Rootless: "auto"},
-			create: &wrapper.CreateArgs{ID: "id4", Bundle: "/x"},
+			command: "create", kind: runcfront.Checked,
+			global: runcfront.Global{Root: "/r", LogFormat: "json", Rootless: "auto"},
+			create: &runcfront.CreateArgs{ID: "id4", Bundle: "/x"},
 		},
 		{
 			name:    "shim exec with a process file",
 			args:    []string{"--root", "/r", "--log", "/b/log.json", "--log-format", "json", "exec", "--process", "/tmp/runc-process1", "--detach", "--pid-file", "/b/e.pid", "abc"},
-			command: "exec", kind: wrapper.Checked,
-			global: wrapper.Global{Root: "/r", Log: "/b/log.json", LogFormat: "json", Rootless: "auto"},
-			exec:   &wrapper.ExecArgs{ID: "abc", Process: "/tmp/runc-process1", Detach: true, PidFile: "/b/e.pid", Args: []string{}},
+			command: "exec", kind: runcfront.Checked,
+			global: runcfront.Global{Root: "/r", Log: "/b/log.json", LogFormat: "json", Rootless: "auto"},
+			exec:   &runcfront.ExecArgs{ID: "abc", Process: "/tmp/runc-process1", Detach: true, PidFile: "/b/e.pid", Args: []string{}},
 		},
 		{
 			name:    "exec with flags: everything after the id is the command",
 			args:    []string{"exec", "-t", "-e", "A=1", "-e", "B=2", "-u", "1000:1000", "-g", "5", "--cap", "CAP_KILL", "--no-new-privs=false", "abc", "sh", "-c", "--bundle x"},
-			command: "exec", kind: wrapper.Checked,
-			global: wrapper.Global{LogFormat: "text", Rootless: "auto"},
-			exec: &wrapper.ExecArgs{ID: "abc", Args: []string{"sh", "-c", "--bundle x"}, TTY: true, Env: []string{"A=1", "B=2"}, User: "1000:1000",
+			command: "exec", kind: runcfront.Checked,
+			global: runcfront.Global{LogFormat: "text", Rootless: "auto"},
+			exec: &runcfront.ExecArgs{ID: "abc", Args: []string{"sh", "-c", "--bundle x"}, TTY: true, Env: []string{"A=1", "B=2"}, User: "1000:1000",
 				AdditionalGids: []int64{5}, Caps: []string{"CAP_KILL"}, NoNewPrivs: new(bool)},
 		},
 		{
 			name:    "pass-through commands keep their arguments",
 			args:    []string{"--root", "/r", "kill", "--all", "abc", "KILL"},
-			command: "kill", kind: wrapper.PassThrough,
-			global: wrapper.Global{Root: "/r", LogFormat: "text", Rootless: "auto"},
+			command: "kill", kind: runcfront.PassThrough,
+			global: runcfront.Global{Root: "/r", LogFormat: "text", Rootless: "auto"},
 		},
 		{
 			name:    "delete --force",
 			args:    []string{"delete", "--force", "abc"},
-			command: "delete", kind: wrapper.PassThrough,
-			global: wrapper.Global{LogFormat: "text", Rootless: "auto"},
+			command: "delete", kind: runcfront.PassThrough,
+			global: runcfront.Global{LogFormat: "text", Rootless: "auto"},
 		},
 		{
 			name:    "checkpoint is refused",
 			args:    []string{"checkpoint", "--image-path", "/i", "abc"},
-			command: "checkpoint", kind: wrapper.Refused,
-			global: wrapper.Global{LogFormat: "text", Rootless: "auto"},
+			command: "checkpoint", kind: runcfront.Refused,
+			global: runcfront.Global{LogFormat: "text", Rootless: "auto"},
 		},
 		{
 			name:    "restore is refused",
 			args:    []string{"restore", "abc"},
-			command: "restore", kind: wrapper.Refused,
-			global: wrapper.Global{LogFormat: "text", Rootless: "auto"},
+			command: "restore", kind: runcfront.Refused,
+			global: runcfront.Global{LogFormat: "text", Rootless: "auto"},
 		},
 		{
-			name: "version", args: []string{"--version"}, help: true, kind: wrapper.PassThrough,
-			global: wrapper.Global{LogFormat: "text", Rootless: "auto"},
+			name: "version", args: []string{"--version"}, help: true, kind: runcfront.PassThrough,
+			global: runcfront.Global{LogFormat: "text", Rootless: "auto"},
 		},
 		{
-			name: "help before the command wins", args: []string{"-h", "create", "x"}, help: true, kind: wrapper.PassThrough,
-			global: wrapper.Global{LogFormat: "text", Rootless: "auto"},
+			name: "help before the command wins", args: []string{"-h", "create", "x"}, help: true, kind: runcfront.PassThrough,
+			global: runcfront.Global{LogFormat: "text", Rootless: "auto"},
 		},
 		{
-			name: "create --help creates nothing", args: []string{"create", "--help"}, command: "create", kind: wrapper.Checked, help: true,
-			global: wrapper.Global{LogFormat: "text", Rootless: "auto"}, create: &wrapper.CreateArgs{},
+			name: "create --help creates nothing", args: []string{"create", "--help"}, command: "create", kind: runcfront.Checked, help: true,
+			global: runcfront.Global{LogFormat: "text", Rootless: "auto"}, create: &runcfront.CreateArgs{},
 		},
 		{
 			name:    "--secrun-config is secrun-runc's and runc never sees it",
 			args:    []string{"--secrun-config", "/etc/x.yaml", "--root", "/r", "--secrun-config=/etc/y.yaml", "state", "abc"},
 			forward: []string{"--root", "/r", "state", "abc"},
-			command: "state", kind: wrapper.PassThrough, config: "/etc/y.yaml",
-			global: wrapper.Global{Root: "/r", LogFormat: "text", Rootless: "auto"},
+			command: "state", kind: runcfront.PassThrough, config: "/etc/y.yaml",
+			global: runcfront.Global{Root: "/r", LogFormat: "text", Rootless: "auto"},
 		},
 		{
 			name:    "a value that looks like our flag is not our flag",
 			args:    []string{"--root", "--secrun-config", "state", "abc"},
-			command: "state", kind: wrapper.PassThrough,
-			global: wrapper.Global{Root: "--secrun-config", LogFormat: "text", Rootless: "auto"},
+			command: "state", kind: runcfront.PassThrough,
+			global: runcfront.Global{Root: "--secrun-config", LogFormat: "text", Rootless: "auto"},
 		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			inv, err := wrapper.ParseArgs(tc.args)
+			inv, err := runcfront.ParseArgs(tc.args)
 			if err != nil {
 				t.Fatalf("ParseArgs(%q): %v", tc.args, err)
 			}
@@ -167,7 +167,7 @@ func TestParseArgs(t *testing.T) {
 // TestParseArgsReorder pins urfave/cli v1's reordering for create and run:
 // the id may come first, flags after it still count.
 func TestParseArgsReorder(t *testing.T) {
-	inv, err := wrapper.ParseArgs([]string{"create", "id2", "--bundle=/x", "--pid-file", "/p"})
+	inv, err := runcfront.ParseArgs([]string{"create", "id2", "--bundle=/x", "--pid-file", "/p"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +196,7 @@ func TestParseArgsRefuses(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			inv, err := wrapper.ParseArgs(tc.args)
+			inv, err := runcfront.ParseArgs(tc.args)
 			if err == nil {
 				t.Fatalf("ParseArgs(%q) = %+v, want an error", tc.args, inv)
 			}
@@ -227,20 +227,20 @@ func FuzzParseArgs(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, joined string) {
 		args := strings.Split(joined, "\x00")
-		inv, err := wrapper.ParseArgs(args)
+		inv, err := runcfront.ParseArgs(args)
 		if err != nil {
 			return
 		}
 		for _, a := range inv.Args[:inv.CommandIndex] {
-			if n := strings.TrimLeft(a, "-"); strings.HasPrefix(n, wrapper.ConfigFlag) && strings.HasPrefix(a, "-") {
+			if n := strings.TrimLeft(a, "-"); strings.HasPrefix(n, runcfront.ConfigFlag) && strings.HasPrefix(a, "-") {
 				// A value of another flag may look like it; only flags count.
-				again, err := wrapper.ParseArgs(inv.Args)
+				again, err := runcfront.ParseArgs(inv.Args)
 				if err != nil || again.ConfigPath != "" {
-					t.Fatalf("forwarded %q still carries --%s", inv.Args, wrapper.ConfigFlag)
+					t.Fatalf("forwarded %q still carries --%s", inv.Args, runcfront.ConfigFlag)
 				}
 			}
 		}
-		again, err := wrapper.ParseArgs(inv.Args)
+		again, err := runcfront.ParseArgs(inv.Args)
 		if err != nil {
 			t.Fatalf("forwarded %q does not parse: %v", inv.Args, err)
 		}

@@ -1,4 +1,4 @@
-package wrapper
+package runcfront
 
 import (
 	"encoding/json"
@@ -38,8 +38,8 @@ func logfmtValue(s string) string {
 	return s
 }
 
-// writeRuncLog appends an error entry to the --log file in runc's format.
-func writeRuncLog(g Global, msg string, now time.Time) error {
+// WriteRuncLog appends an error entry to the --log file in runc's format.
+func WriteRuncLog(g Global, msg string, now time.Time) error {
 	if g.Log == "" {
 		return nil
 	}
