@@ -3,11 +3,13 @@ package audit
 import (
 	"fmt"
 	"os"
-	"os/user"
+	osuser "os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/moby/sys/user"
 )
 
 // DefaultUserRuntimeDir is where systemd-logind gives each logged-in user a
@@ -52,7 +54,7 @@ func UserPlaces(runUser string, homeOf func(uid string) (string, error)) Discove
 
 // HomeOf is the home directory of a uid from the user database.
 func HomeOf(uid string) (string, error) {
-	u, err := user.LookupId(uid)
+	u, err := osuser.LookupId(uid)
 	if err != nil {
 		return "", err
 	}
@@ -84,7 +86,7 @@ func userStateClaims(statePath string, pid int) error {
 		return nil
 	}
 	name := ""
-	if u, err := user.LookupId(strconv.FormatUint(uint64(owner), 10)); err == nil {
+	if u, err := osuser.LookupId(strconv.FormatUint(uint64(owner), 10)); err == nil {
 		name = u.Username
 	}
 	if inSubordinateRange(subUIDFile, owner, name, uid) {
@@ -116,18 +118,15 @@ func processRealUID(pid int) (uint32, error) {
 // inSubordinateRange reports whether id is in one of the ranges path gives
 // the user (by name or by uid).
 func inSubordinateRange(path string, owner uint32, name string, id uint32) bool {
-	b, err := readBounded(path)
+	byUID := strconv.FormatUint(uint64(owner), 10)
+	ranges, err := user.ParseSubIDFileFilter(path, func(e user.SubID) bool {
+		return (name != "" && e.Name == name) || e.Name == byUID
+	})
 	if err != nil {
 		return false
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Split(strings.TrimSpace(line), ":")
-		if len(f) != 3 || (f[0] != name && f[0] != strconv.FormatUint(uint64(owner), 10)) || f[0] == "" {
-			continue
-		}
-		start, err1 := strconv.ParseUint(f[1], 10, 32)
-		count, err2 := strconv.ParseUint(f[2], 10, 32)
-		if err1 == nil && err2 == nil && uint64(id) >= start && uint64(id) < start+count {
+	for _, r := range ranges {
+		if r.Count > 0 && int64(id) >= r.SubID && int64(id) < r.SubID+r.Count {
 			return true
 		}
 	}
