@@ -13,9 +13,11 @@ all: build
 deps:
 	./scripts/deps.sh
 
-## build: bin/secrun, bin/secrun-runc (+ its policy half and signature helper) and the static in-container init
+## build: bin/secrun (the light front) and bin/secrun-engine (the full build it hands off to),
+## bin/secrun-runc (+ its policy half and signature helper) and the static in-container init
 build:
-	CGO_ENABLED=1 $(GO) build -o $(BIN)/secrun ./cmd/secrun
+	CGO_ENABLED=1 $(GO) build -tags secrun_noengine -o $(BIN)/secrun ./cmd/secrun
+	CGO_ENABLED=1 $(GO) build -o $(BIN)/secrun-engine ./cmd/secrun
 	CGO_ENABLED=1 $(GO) build -o $(BIN)/secrun-runc ./cmd/secrun-runc
 	CGO_ENABLED=1 $(GO) build -o $(BIN)/secrun-runc-admit ./cmd/secrun-runc/admit
 	CGO_ENABLED=1 $(GO) build -o $(BIN)/secrun-runc-verify ./cmd/secrun-runc/verify
@@ -25,7 +27,7 @@ build:
 PREFIX ?= /usr/local
 install: build
 	install -d $(PREFIX)/bin
-	for b in secrun secrun-runc secrun-runc-admit secrun-runc-verify secrun-init runc; do install -m 0755 $(BIN)/$$b $(PREFIX)/bin/$$b; done
+	for b in secrun secrun-engine secrun-runc secrun-runc-admit secrun-runc-verify secrun-init runc; do install -m 0755 $(BIN)/$$b $(PREFIX)/bin/$$b; done
 
 ## demo: the main job end to end, on this machine
 demo: deps build

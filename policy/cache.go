@@ -11,9 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/open-policy-agent/opa/v1/ast"
-	"github.com/open-policy-agent/opa/v1/version"
-
 	"github.com/secrun/secrun/internal/limitio"
 )
 
@@ -87,81 +84,6 @@ type cacheProfile struct {
 	Ignored []string `json:"ignored,omitempty"`
 }
 
-// analyze decides whether a compiled policy's decisions may be cached, and
-// which volatile fields its key may leave out.
-func analyze(c *ast.Compiler, builtin bool) cacheProfile {
-	p := cacheProfile{Version: cacheVersion, OPA: version.Version, Cacheable: true}
-	reach := make([]bool, len(volatileFields))
-	names := make([]string, 0, len(c.Modules))
-	for n := range c.Modules {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	for _, n := range names {
-		m := c.Modules[n]
-		ast.NewGenericVisitor(func(x any) bool {
-			var op ast.Ref
-			switch x := x.(type) {
-			case *ast.Expr:
-				if x.IsCall() {
-					op = x.Operator()
-				}
-			case ast.Call:
-				if len(x) > 0 {
-					op, _ = x[0].Value.(ast.Ref)
-				}
-			case ast.Ref:
-				for i, v := range volatileFields {
-					if !reach[i] && refMayRead(x, v.path) {
-						reach[i] = true
-					}
-				}
-			}
-			if op != nil && p.Cacheable {
-				name := op.String()
-				if b, ok := ast.BuiltinMap[name]; ok && b.Nondeterministic {
-					switch {
-					case builtin && name == "time.now_ns":
-						p.Clock = true
-					default:
-						p.Cacheable = false
-						p.Reason = fmt.Sprintf("%s calls %s, whose result changes between calls", n, name)
-					}
-				}
-			}
-			return false
-		}).Walk(m)
-	}
-	for i, v := range volatileFields {
-		if !reach[i] {
-			p.Ignored = append(p.Ignored, strings.Join(v.path, "."))
-		}
-	}
-	return p
-}
-
-// refMayRead reports whether ref, an input reference with variables taken
-// as wildcards, can read the field at path or a document containing it.
-func refMayRead(ref ast.Ref, path []string) bool {
-	if len(ref) == 0 || !ref[0].Equal(ast.InputRootDocument) {
-		return false
-	}
-	for i := 1; i < len(ref) && i-1 < len(path); i++ {
-		switch v := ref[i].Value.(type) {
-		case ast.String:
-			if string(v) != path[i-1] {
-				return false
-			}
-		default:
-			if ref[i].IsGround() {
-				// A number or another ground value is never this key.
-				return false
-			}
-		}
-	}
-	return true
-}
-
 // key is the cache key of an input under this profile.
 func (p *cacheProfile) key(policyHash string, in *Input) (string, error) {
 	norm := *in
@@ -183,7 +105,7 @@ func (p *cacheProfile) key(policyHash string, in *Input) (string, error) {
 		return "", err
 	}
 	h := sha256.New()
-	fmt.Fprintf(h, "secrun decision v%d\nopa %s\nengine %s\npolicy %s\n", cacheVersion, version.Version, hashBytes([]byte(engineRegoText)), policyHash)
+	fmt.Fprintf(h, "secrun decision v%d\nopa %s\nengine %s\npolicy %s\n", cacheVersion, OPAVersion, hashBytes([]byte(engineRegoText)), policyHash)
 	h.Write(b)
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
@@ -240,7 +162,7 @@ func (c *decisionCache) profile(policyHash string) (*cacheProfile, bool) {
 		return nil, false
 	}
 	var p cacheProfile
-	if json.Unmarshal(b, &p) != nil || p.Version != cacheVersion || p.PolicyHash != policyHash || p.OPA != version.Version {
+	if json.Unmarshal(b, &p) != nil || p.Version != cacheVersion || p.PolicyHash != policyHash || p.OPA != OPAVersion {
 		return nil, false
 	}
 	return &p, true

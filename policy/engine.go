@@ -10,13 +10,15 @@ import (
 	"sync"
 	"time"
 
-	"github.com/open-policy-agent/opa/v1/ast"
-	"github.com/open-policy-agent/opa/v1/rego"
-	"github.com/open-policy-agent/opa/v1/storage"
-	"github.com/open-policy-agent/opa/v1/storage/inmem"
-
 	"github.com/secrun/secrun/profiles"
 )
+
+// ErrNoEngine is what a build without the policy engine (the
+// secrun_noengine tag: the light secrun front) returns where it would have
+// to compile or evaluate a policy: a decision the decision cache does not
+// hold. Nothing has been decided or recorded; the caller hands the whole
+// request to a build with the engine.
+var ErrNoEngine = errors.New("this build of secrun has no policy or signature engine")
 
 // Option configures Load.
 type Option func(*options)
@@ -47,9 +49,10 @@ type Engine struct {
 	hash     string
 	now      func() time.Time
 	data     map[string]any
-	query    rego.PreparedEvalQuery
 	controls []Control
-	compiler *ast.Compiler
+	// compiled is the policy compiled by OPA (engine_rego.go); nil until
+	// built, and always nil in a build without the engine.
+	compiled *compiled
 
 	// With a decision cache, a policy whose profile is cached is compiled
 	// lazily: only when a decision is not in the cache.
@@ -170,38 +173,9 @@ func Load(ctx context.Context, spec string, opts ...Option) (*Engine, error) {
 		return nil, err
 	}
 	if e.cache != nil {
-		e.profile = e.cache.storeProfile(hash, analyze(e.compiler, src.builtin))
+		e.profile = e.cache.storeProfile(hash, e.compiled.analyze(src.builtin))
 	}
 	return e, nil
-}
-
-// build compiles the policy and prepares its queries; check validates the
-// controls it declares.
-func (e *Engine) build(ctx context.Context, src *policySource, data map[string]any, check func([]Control) error) error {
-	compiler, err := compileSource(src, true)
-	if err != nil {
-		return err
-	}
-	if _, ok := compiler.Modules[engineModule]; !ok {
-		return errors.New("policy engine module missing after compile")
-	}
-	if !hasPackage(compiler, policyPackage) {
-		return denyLoad(src.name, fmt.Sprintf("policy %s has no `package %s`; a policy must define data.%s.allow", src.name, policyPackage, policyPackage))
-	}
-	store := inmem.NewFromObjectWithOpts(data, inmem.OptRoundTripOnWrite(false))
-	query, err := prepare(ctx, compiler, store, engineQuery)
-	if err != nil {
-		return denyLoad(src.name, fmt.Sprintf("policy %s: %s", src.name, oneLine(err.Error())))
-	}
-	controls, err := loadControls(ctx, compiler, store)
-	if err != nil {
-		return fmt.Errorf("policy %s: %w", src.name, err)
-	}
-	if err := check(controls); err != nil {
-		return err
-	}
-	e.compiler, e.query, e.controls = compiler, query, controls
-	return nil
 }
 
 // ready compiles a lazily loaded policy, once.
@@ -227,145 +201,6 @@ func resolveSource(spec string, withTests bool) (*policySource, error) {
 // denyLoad is a load failure that denies every container.
 func denyLoad(policy, reason string) error {
 	return &DeniedError{Policy: policy, Reason: reason}
-}
-
-func hasPackage(c *ast.Compiler, pkg string) bool {
-	want := ast.MustParseRef("data." + pkg)
-	for _, m := range c.Modules {
-		if m.Package.Path.Equal(want) {
-			return true
-		}
-	}
-	return false
-}
-
-// parserOptions: Rego v1 only, and METADATA annotations kept.
-var parserOptions = ast.ParserOptions{RegoVersion: ast.RegoV1, ProcessAnnotation: true}
-
-// parseModules parses every module, collecting every error with its file
-// and line.
-func parseModules(src *policySource) (map[string]*ast.Module, error) {
-	mods := make(map[string]*ast.Module, len(src.modules)+1)
-	var msgs []string
-	for _, f := range src.modules {
-		m, err := ast.ParseModuleWithOpts(f.name, string(f.content), parserOptions)
-		if err != nil {
-			msgs = append(msgs, astErrorText(err)...)
-			continue
-		}
-		if m == nil {
-			msgs = append(msgs, f.name+": empty module (a module starts with `package`)")
-			continue
-		}
-		mods[f.name] = m
-	}
-	if len(msgs) > 0 {
-		return nil, denyLoad(src.name, fmt.Sprintf("policy %s does not parse: %s", src.name, strings.Join(msgs, "; ")))
-	}
-	return mods, nil
-}
-
-// compileSource parses and compiles a policy with the restricted builtin
-// set. withEngine adds the internal decision module.
-func compileSource(src *policySource, withEngine bool) (*ast.Compiler, error) {
-	mods, err := parseModules(src)
-	if err != nil {
-		return nil, err
-	}
-	if withEngine {
-		m, err := ast.ParseModuleWithOpts(engineModule, engineRegoText, parserOptions)
-		if err != nil {
-			return nil, fmt.Errorf("policy engine module: %w", err)
-		}
-		mods[engineModule] = m
-	}
-	c := newCompiler()
-	if c.Compile(mods); c.Failed() {
-		return nil, denyLoad(src.name, fmt.Sprintf("policy %s does not compile: %s", src.name, strings.Join(astErrorText(c.Errors), "; ")))
-	}
-	return c, nil
-}
-
-func newCompiler() *ast.Compiler {
-	return ast.NewCompiler().
-		WithCapabilities(policyCapabilities()).
-		WithDefaultRegoVersion(ast.RegoV1).
-		WithEnablePrintStatements(false)
-}
-
-// forbiddenBuiltins are left out of the builtins a policy may call: a
-// decision must be a function of the input and the policy data, so nothing
-// that reaches the network or the process environment.
-var forbiddenBuiltins = []string{"http.send", "net.lookup_ip_addr", "opa.runtime"}
-
-func policyCapabilities() *ast.Capabilities {
-	caps := ast.CapabilitiesForThisVersion()
-	caps.Builtins = slices.DeleteFunc(slices.Clone(caps.Builtins), func(b *ast.Builtin) bool {
-		return slices.Contains(forbiddenBuiltins, b.Name)
-	})
-	return caps
-}
-
-// astErrorText renders OPA errors as "file:line: code: message".
-func astErrorText(err error) []string {
-	var errs ast.Errors
-	if errors.As(err, &errs) {
-		out := make([]string, 0, len(errs))
-		for _, e := range errs {
-			out = append(out, oneLine(e.Error()))
-		}
-		return out
-	}
-	return []string{oneLine(err.Error())}
-}
-
-func prepare(ctx context.Context, c *ast.Compiler, store storage.Store, query string) (rego.PreparedEvalQuery, error) {
-	r := rego.New(
-		rego.Query(query),
-		rego.Compiler(c),
-		rego.Store(store),
-		rego.Capabilities(policyCapabilities()),
-		// A builtin error (bad regex, bad date) is an evaluation error,
-		// and an evaluation error denies.
-		rego.StrictBuiltinErrors(true),
-	)
-	return r.PrepareForEval(ctx)
-}
-
-func loadControls(ctx context.Context, c *ast.Compiler, store storage.Store) ([]Control, error) {
-	q, err := prepare(ctx, c, store, controlsQuery)
-	if err != nil {
-		return nil, fmt.Errorf("prepare the controls query: %w", err)
-	}
-	rs, err := q.Eval(ctx, rego.EvalParsedInput(ast.NewObject()))
-	if err != nil {
-		return nil, fmt.Errorf("evaluate data.%s.controls: %w", policyPackage, err)
-	}
-	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
-		return nil, nil
-	}
-	raw, ok := rs[0].Expressions[0].Value.(map[string]any)
-	if !ok {
-		return nil, fmt.Errorf("data.%s.controls must be an object of {severity, description, refs}", policyPackage)
-	}
-	var out []Control
-	for id, v := range raw {
-		b, err := json.Marshal(v)
-		if err != nil {
-			return nil, fmt.Errorf("control %q: %w", id, err)
-		}
-		ctl := Control{ID: id}
-		if err := decodeJSONStrict(b, &ctl, false); err != nil {
-			return nil, fmt.Errorf("control %q must be {severity, description, refs}: %w", id, err)
-		}
-		ctl.ID = id
-		if !slices.Contains(Severities, ctl.Severity) {
-			return nil, fmt.Errorf("control %q: severity %q is not one of %s", id, ctl.Severity, strings.Join(Severities, ", "))
-		}
-		out = append(out, ctl)
-	}
-	slices.SortFunc(out, func(a, b Control) int { return strings.Compare(a.ID, b.ID) })
-	return out, nil
 }
 
 // checkExemptionControls refuses exemptions for controls the policy does not
@@ -439,66 +274,13 @@ func (e *Engine) Eval(ctx context.Context, in *Input) (Decision, error) {
 		d.Reason = "the policy could not be compiled: " + oneLine(err.Error())
 		return d, fmt.Errorf("policy %s: %w", e.name, err)
 	}
-	v, err := jsonToValue(raw)
-	if err != nil {
-		d.Reason = "the input cannot be encoded: " + oneLine(err.Error())
-		return d, fmt.Errorf("policy: convert input: %w", err)
+	if err := e.compiled.eval(ctx, raw, e.now(), &d); err != nil {
+		return d, fmt.Errorf("policy %s: %w", e.name, err)
 	}
-	rs, err := e.query.Eval(ctx, rego.EvalParsedInput(v), rego.EvalTime(e.now()))
-	if err != nil {
-		if ctx.Err() != nil {
-			d.Reason = "policy evaluation was cancelled: " + oneLine(ctx.Err().Error())
-			return d, fmt.Errorf("policy %s: evaluation cancelled: %w", e.name, ctx.Err())
-		}
-		d.Reason = "policy evaluation failed: " + oneLine(err.Error())
-		return d, nil
-	}
-	decide(&d, rs)
 	if key != "" && d.Allowed {
 		e.cache.store(key, e.hash, d, e.validUntil(e.now()))
 	}
 	return d, nil
-}
-
-// decide turns the engine module's result into a decision, denying on
-// anything but the documented shape.
-func decide(d *Decision, rs rego.ResultSet) {
-	if len(rs) != 1 || len(rs[0].Expressions) != 1 {
-		d.Reason = "the policy produced no decision (undefined result)"
-		return
-	}
-	res, ok := rs[0].Expressions[0].Value.(map[string]any)
-	if !ok {
-		d.Reason = "the policy produced a malformed decision"
-		return
-	}
-	var reasons []string
-	vs, err := violationsOf(res["deny"])
-	if err != nil {
-		reasons = append(reasons, "data.secrun.deny "+err.Error())
-	}
-	d.Violations = vs
-	if ex, err := violationsOf(res["exempted"]); err == nil {
-		d.Exempted = ex
-	} else {
-		reasons = append(reasons, "data.secrun.exempted "+err.Error())
-	}
-	allow, defined := res["allow"]
-	switch {
-	case !defined:
-		reasons = append(reasons, "data.secrun.allow is undefined (a policy needs `default allow := false` in package secrun)")
-	default:
-		b, isBool := allow.(bool)
-		switch {
-		case !isBool:
-			reasons = append(reasons, fmt.Sprintf("data.secrun.allow is %s, not a boolean", jsonText(allow)))
-		case b && len(reasons) == 0 && len(vs) == 0:
-			d.Allowed = true
-		case !b && len(vs) == 0 && len(reasons) == 0:
-			reasons = append(reasons, "the policy did not allow the container and listed no violation")
-		}
-	}
-	d.Reason = strings.Join(reasons, "; ")
 }
 
 // violationsOf reads a set (an array after conversion) of violation objects.

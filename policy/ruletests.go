@@ -1,3 +1,5 @@
+//go:build !secrun_noengine
+
 package policy
 
 import (

@@ -25,7 +25,7 @@ const AppArmorProfilePrefix = "secrun-"
 // newline would end a rule; none of them can appear in an accepted value, so a
 // value can never add, widen or cut short a rule.
 var (
-	appArmorNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+	appArmorNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`) // and at most 128 bytes
 	appArmorPathRE = regexp.MustCompile(`^(/[A-Za-z0-9._-]+)+$`)
 )
 
@@ -35,7 +35,7 @@ var reservedAppArmorNames = []string{"unconfined", "runc", "crun", "docker-defau
 // ValidateAppArmorName reports whether name may be used as a profile name in a
 // rendered profile or in process.apparmorProfile.
 func ValidateAppArmorName(name string) error {
-	if !appArmorNameRE.MatchString(name) {
+	if len(name) > 128 || !appArmorNameRE.MatchString(name) {
 		return fmt.Errorf("apparmor profile name %q is not allowed: use 1-128 characters from [A-Za-z0-9._-], starting with a letter or digit", name)
 	}
 	if slices.Contains(reservedAppArmorNames, name) {

@@ -58,9 +58,13 @@ const (
 	mcsSensitivities = 16
 )
 
-// selinuxIdentRE is an SELinux policy identifier (user, role, type), as the
-// policy language's lexer accepts them.
-var selinuxIdentRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]{0,254}$`)
+// selinuxIdent reports whether s is an SELinux policy identifier (user,
+// role, type), as the policy language's lexer accepts them: at most 255
+// bytes. The length is checked apart because a bounded repetition ({0,254})
+// compiles into a program of 255 copies, at every start of secrun.
+var selinuxIdentRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]*$`)
+
+func selinuxIdent(s string) bool { return len(s) <= 255 && selinuxIdentRE.MatchString(s) }
 
 const labelOptionsHelp = "use label=disable or label=user:U, label=role:R, label=type:T, label=filetype:T, label=level:L"
 
@@ -85,7 +89,7 @@ func ParseSELinuxOptions(opts []string) (SELinuxOptions, error) {
 		seen[k] = true
 		switch k {
 		case "user", "role", "type", "filetype":
-			if !selinuxIdentRE.MatchString(v) {
+			if !selinuxIdent(v) {
 				return SELinuxOptions{}, fmt.Errorf("bad label option %q: %q is not an SELinux %s name (letters, digits, '_', '.', '-', starting with a letter or '_')", opt, v, k)
 			}
 		case "level":
@@ -531,7 +535,7 @@ func RelabelVolume(path, mountLabel string, shared bool) error {
 		return fmt.Errorf("relabel volume %s: mount label %q is not a user:role:type:level context", path, mountLabel)
 	}
 	for _, k := range []string{"user", "role", "type"} {
-		if !selinuxIdentRE.MatchString(con[k]) {
+		if !selinuxIdent(con[k]) {
 			return fmt.Errorf("relabel volume %s: mount label %q has a bad %s", path, mountLabel, k)
 		}
 	}

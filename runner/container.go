@@ -68,11 +68,15 @@ func newID() (string, error) {
 	return hex.EncodeToString(b), nil
 }
 
-var validName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$`)
+// validNameRE with a length check: a bounded repetition ({0,127}) would
+// compile into a program of 128 copies at every start.
+var validNameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+
+func validName(s string) bool { return len(s) <= 128 && validNameRE.MatchString(s) }
 
 // reserveName claims a container name for id; names are unique per host.
 func (l layout) reserveName(name, id string) error {
-	if !validName.MatchString(name) {
+	if !validName(name) {
 		return fmt.Errorf("invalid --name %q: use letters, digits, '_', '.' and '-', starting with a letter or digit", name)
 	}
 	if err := os.MkdirAll(l.names(), 0o700); err != nil {
@@ -126,7 +130,7 @@ func (l layout) find(ref string) (*Container, error) {
 	if ref == "" {
 		return nil, errors.New("no container named")
 	}
-	if data, err := os.ReadFile(l.nameFile(ref)); err == nil && validName.MatchString(ref) {
+	if data, err := os.ReadFile(l.nameFile(ref)); err == nil && validName(ref) {
 		return l.load(string(data))
 	}
 	entries, err := os.ReadDir(l.containers())

@@ -115,8 +115,10 @@ func (r *Runner) prepare(ctx context.Context, o RunOptions) (p *prepared, err er
 	var pending []audit.Event
 	defer func() {
 		if err != nil {
-			// What happened before the failure is still recorded.
-			if len(pending) > 0 {
+			// What happened before the failure is still recorded, unless
+			// the whole request goes to a build with the policy engine,
+			// which records it (policy.ErrNoEngine).
+			if len(pending) > 0 && !errors.Is(err, policy.ErrNoEngine) {
 				if rerr := r.record(context.WithoutCancel(ctx), pending...); rerr != nil {
 					r.warnf("%v", rerr)
 				}
@@ -189,9 +191,10 @@ func (r *Runner) prepare(ctx context.Context, o RunOptions) (p *prepared, err er
 	if err != nil {
 		return nil, err
 	}
-	for _, n := range append(rl.notesOrNil(), plan.Notes...) {
-		r.warnf("%s", n)
-	}
+	// Notes are printed once the policy has been consulted: a request
+	// handed to the engine (policy.ErrNoEngine) is planned again there, and
+	// its notes would appear twice.
+	notes := append(rl.notesOrNil(), plan.Notes...)
 
 	done = r.phase("lsm")
 	host := r.host()
@@ -205,9 +208,7 @@ func (r *Runner) prepare(ctx context.Context, o RunOptions) (p *prepared, err er
 	}
 	// Rootless, what the host's LSMs do not confine is worth a line too.
 	if len(plan.Request.AppArmor)+len(plan.Request.Label)+len(plan.Request.Landlock) > 0 || rl != nil {
-		for _, w := range warnings {
-			r.warnf("%s", w)
-		}
+		notes = append(notes, warnings...)
 	}
 
 	in := &policy.Input{
@@ -224,6 +225,11 @@ func (r *Runner) prepare(ctx context.Context, o RunOptions) (p *prepared, err er
 	err = r.admit(ctx, in, ctr, imgRef, pending...)
 	pending = nil
 	done()
+	if !errors.Is(err, policy.ErrNoEngine) {
+		for _, n := range notes {
+			r.warnf("%s", n)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -391,6 +397,11 @@ func (r *Runner) admit(ctx context.Context, in *policy.Input, ctr audit.Containe
 		return &Error{Code: ExitDenied, Err: errors.New("no policy loaded: refusing to run")}
 	}
 	d, evalErr := r.Policy.Eval(ctx, in)
+	if errors.Is(evalErr, policy.ErrNoEngine) {
+		// Nothing was decided: a build without the engine met a decision
+		// its cache does not hold. The caller hands the request over.
+		return evalErr
+	}
 	outcome, kind := "allowed", "policy.decision"
 	if evalErr != nil || !d.Allowed {
 		outcome = "denied"

@@ -1,3 +1,5 @@
+//go:build !secrun_noengine
+
 package verify
 
 // This file is the seam to the sigstore library: the only one in package
@@ -14,7 +16,6 @@ import (
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/sigstore/cosign/v2/pkg/cosign"
 	"github.com/sigstore/cosign/v2/pkg/cosign/bundle"
 	"github.com/sigstore/cosign/v2/pkg/oci"
@@ -24,6 +25,9 @@ import (
 	"github.com/sigstore/sigstore/pkg/tuf"
 )
 
+// haveCosign: this build checks signatures (engine_noengine.go: it does not).
+const haveCosign = true
+
 // Annotation keys of a cosign signature layer.
 const (
 	annSignature   = static.SignatureAnnotationKey
@@ -32,21 +36,6 @@ const (
 	annBundle      = static.BundleAnnotationKey
 	annTimestamp   = static.RFC3161TimestampAnnotationKey
 )
-
-// rawSignature is one layer of a cosign signature image, free of sigstore
-// types: the payload bytes and the layer descriptor's annotations.
-type rawSignature struct {
-	payload     []byte
-	mediaType   types.MediaType
-	annotations map[string]string
-}
-
-// sigChecker checks one signature against one trusted key or one set of
-// keyless identities. check returns who signed, or an error saying why the
-// signature is not acceptable for digest.
-type sigChecker interface {
-	check(ctx context.Context, sig rawSignature, digest v1.Hash) (signer string, err error)
-}
 
 type cosignChecker struct {
 	opts    *cosign.CheckOpts

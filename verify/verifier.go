@@ -9,10 +9,28 @@ import (
 	"slices"
 	"strings"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/sigstore/sigstore/pkg/signature/payload"
 
 	"github.com/secrun/secrun/image"
+	"github.com/secrun/secrun/policy"
 )
+
+// rawSignature is one layer of a cosign signature image, free of sigstore
+// types: the payload bytes and the layer descriptor's annotations.
+type rawSignature struct {
+	payload     []byte
+	mediaType   types.MediaType
+	annotations map[string]string
+}
+
+// sigChecker checks one signature against one trusted key or one set of
+// keyless identities. check returns who signed, or an error saying why the
+// signature is not acceptable for digest.
+type sigChecker interface {
+	check(ctx context.Context, sig rawSignature, digest v1.Hash) (signer string, err error)
+}
 
 // maxReasons is how many per-signature reasons a verdict's Error lists.
 const maxReasons = 3
@@ -62,6 +80,10 @@ func (v *verifier) Verify(ctx context.Context, s Subject) (Verdict, error) {
 		return cached, nil
 	}
 
+	if !haveCosign {
+		// The light secrun front answers from the verdict cache only.
+		return Verdict{}, fmt.Errorf("verify %s: %w", s.Ref, policy.ErrNoEngine)
+	}
 	if s.Signatures == nil {
 		return Verdict{}, fmt.Errorf("verify %s: no signature source given", s.Ref)
 	}

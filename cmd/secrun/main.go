@@ -31,9 +31,17 @@ func run() int {
 	defer stop()
 	g := &globals{}
 	root := newRootCmd(g)
+	if needsEngine(root, os.Args[1:]) {
+		err := handOff()
+		printError(root, err)
+		return runner.ExitCode(err)
+	}
 	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return g.exitCode
+	}
+	if handedOff(err) {
+		err = handOff()
 	}
 	code := runner.ExitCode(err)
 	var ue *usageError

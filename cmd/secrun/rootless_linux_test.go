@@ -72,6 +72,7 @@ func newRootlessEnv(t *testing.T) *rootlessEnv {
 	mkdir(t, bin, 0o755)
 	e := &rootlessEnv{base: base, secrun: filepath.Join(bin, "secrun"), runc: filepath.Join(bin, "runc"), image: filepath.Join(base, "image")}
 	copyFile(t, testenv.SecrunBinary(t), e.secrun, 0o755)
+	copyFile(t, filepath.Join(filepath.Dir(testenv.SecrunBinary(t)), "secrun-engine"), filepath.Join(bin, "secrun-engine"), 0o755)
 	copyFile(t, testenv.Runc(t), e.runc, 0o755)
 	imagetest.WriteOCILayout(t, e.image, testenv.ProbeImage(t), "probe")
 	return e

@@ -160,7 +160,10 @@ var (
 	secrunErr  error
 )
 
-// SecrunBinary builds cmd/secrun once per test binary and returns its path.
+// SecrunBinary builds cmd/secrun once per test binary, as it is installed,
+// and returns the path of secrun: the light front (the secrun_noengine
+// tag), with the full build beside it as secrun-engine, which the front
+// hands requests to.
 func SecrunBinary(t testing.TB) string {
 	t.Helper()
 	root := ModuleRoot(t)
@@ -171,10 +174,16 @@ func SecrunBinary(t testing.TB) string {
 			return
 		}
 		secrunPath = filepath.Join(dir, "secrun")
-		cmd := exec.Command("go", "build", "-o", secrunPath, "./cmd/secrun")
-		cmd.Dir = root
-		if b, err := cmd.CombinedOutput(); err != nil {
-			secrunErr = fmt.Errorf("building secrun: %w\n%s", err, b)
+		for _, b := range []struct{ out, tags string }{
+			{secrunPath, "secrun_noengine"},
+			{filepath.Join(dir, "secrun-engine"), ""},
+		} {
+			cmd := exec.Command("go", "build", "-tags", b.tags, "-o", b.out, "./cmd/secrun")
+			cmd.Dir = root
+			if out, err := cmd.CombinedOutput(); err != nil {
+				secrunErr = fmt.Errorf("building %s: %w\n%s", filepath.Base(b.out), err, out)
+				return
+			}
 		}
 	})
 	if secrunErr != nil {
