@@ -16,15 +16,15 @@ import (
 // read-only lower layer of an overlay whose upper layer belongs to this
 // container alone. runc creates missing mount points in the upper layer; the
 // image cache is never written.
-func mountRootfs(image, dir, target string, r IDRange) error {
+func mountRootfs(image, dir, target string, ns *usernsFD) error {
 	lower := filepath.Join(dir, "lower")
 	if err := os.MkdirAll(lower, 0o700); err != nil {
 		return fmt.Errorf("rootfs: %w", err)
 	}
-	if err := idmapClone(image, lower, r); err != nil {
+	if err := idmapClone(image, lower, ns); err != nil {
 		return err
 	}
-	err := overlay(lower, dir, target, r.HostID)
+	err := overlay(lower, dir, target, ns.ids.HostID)
 	// The overlay holds its own reference to the lower layer, so the
 	// idmapped clone's mount point is detached either way.
 	if derr := unix.Unmount(lower, unix.MNT_DETACH); derr != nil && err == nil {
@@ -62,10 +62,10 @@ func overlay(lower, dir, target string, rootID uint32) error {
 	return nil
 }
 
-// idmapClone mounts a clone of src at dst, with src's ids shifted by r and
-// the clone read-only.
-func idmapClone(src, dst string, r IDRange) error {
-	nsfd, err := openUsernsFD(r)
+// idmapClone mounts a clone of src at dst, with src's ids shifted by the
+// user namespace ns and the clone read-only.
+func idmapClone(src, dst string, ns *usernsFD) error {
+	nsfd, err := ns.take()
 	if err != nil {
 		return err
 	}

@@ -168,6 +168,8 @@ func (r *Runner) prepare(ctx context.Context, o RunOptions) (p *prepared, err er
 		undo = append(undo, func() error { return l.releaseName(o.Name) })
 	}
 	var ids IDRange
+	var ns *usernsFD
+	defer ns.close()
 	// rl is set when secrun runs without root (rootless_linux.go).
 	var rl *rootlessSetup
 	switch {
@@ -180,6 +182,9 @@ func (r *Runner) prepare(ctx context.Context, o RunOptions) (p *prepared, err er
 			return nil, err
 		}
 		undo = append(undo, func() error { return l.userns().release(ids) })
+		// The idmapped rootfs needs a user namespace with these ids; it is
+		// opened while the plan, the policy and the audit write go on.
+		ns = openUsernsAsync(ids)
 	}
 	cg := "/secrun/" + id
 	if rl != nil {
@@ -256,13 +261,9 @@ func (r *Runner) prepare(ctx context.Context, o RunOptions) (p *prepared, err er
 	// Rootless, runc bind-mounts the image itself (spec root.path): there
 	// is nothing to mount here.
 	if rl == nil {
-		mountIDs := ids
-		if o.Userns == "host" {
-			mountIDs = IDRange{}
-		}
 		undo = append(undo, func() error { return unmountRootfs(l.fs(id), l.rootfs(id)) })
 		done = r.phase("mount")
-		err = mountRootfsFor(rootfs, l.fs(id), l.rootfs(id), mountIDs)
+		err = mountRootfsFor(rootfs, l.fs(id), l.rootfs(id), ns)
 		done()
 		if err != nil {
 			return nil, err
@@ -281,11 +282,11 @@ func (r *Runner) prepare(ctx context.Context, o RunOptions) (p *prepared, err er
 
 // mountRootfsFor builds the rootfs; with the host user namespace there is
 // nothing to shift and the overlay's lower layer is the image itself.
-func mountRootfsFor(image, dir, target string, ids IDRange) error {
-	if ids.HostID == 0 {
+func mountRootfsFor(image, dir, target string, ns *usernsFD) error {
+	if ns == nil || ns.ids.HostID == 0 {
 		return mountOverlay(image, dir, target)
 	}
-	return mountRootfs(image, dir, target, ids)
+	return mountRootfs(image, dir, target, ns)
 }
 
 func configMap(img *image.Image) map[string]any {
