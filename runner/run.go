@@ -16,6 +16,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -460,19 +461,35 @@ func (r *Runner) runForeground(ctx context.Context, p *prepared, stdio RunIO) (c
 	l := r.layout()
 	c := p.c
 	ctr, imgRef := r.auditContainer(c)
+	// With an OOM watch, runc run removes the container itself when it
+	// exits; without, it keeps it for its cgroup's counters and runc
+	// delete (oom_linux.go).
+	oom := watchOOM(c.Cgroups)
+	defer oom.close()
 	finish := func(code int, runErr error) (int, error) {
 		exitFields := map[string]any{"exit.code": code}
-		if oom := oomKilled(c.Cgroups); oom {
+		if oom != nil {
+			if oom.oomed() {
+				exitFields["oom_killed"] = true
+			}
+			oom.close()
+		} else if oomKilled(c.Cgroups) {
 			exitFields["oom_killed"] = true
 		}
 		cleanupDone := r.phase("exit+cleanup")
 		defer cleanupDone()
 		// runc run has returned, so the container has exited: a plain delete
 		// suffices (--force would also signal and wait, costing ~100 ms).
-		// It runs beside the exit record and the unmount, which do not
-		// depend on it: runc's state and cgroups are not the rootfs.
+		// It runs beside the rest of the clean-up, which does not depend
+		// on it: runc's state and cgroups are not the rootfs or the bundle.
 		deleted := make(chan error, 1)
 		go func() {
+			if oom != nil && runErr == nil {
+				// runc run returned the container's status: it has removed
+				// the container already.
+				deleted <- nil
+				return
+			}
 			delErr := r.Runtime.Delete(context.WithoutCancel(ctx), c.ID, false)
 			if delErr != nil && !strings.Contains(delErr.Error(), "does not exist") {
 				delErr = r.Runtime.Delete(context.WithoutCancel(ctx), c.ID, true)
@@ -483,22 +500,31 @@ func (r *Runner) runForeground(ctx context.Context, p *prepared, stdio RunIO) (c
 		if runErr != nil {
 			outcome, exitFields["error"] = "failure", runErr.Error()
 		}
-		recErr := r.record(context.WithoutCancel(ctx), audit.Event{Kind: "container.exited", Outcome: outcome, Container: ctr, Image: imgRef, Fields: exitFields})
-		if unErr := unmountRootfs(l.fs(c.ID), l.rootfs(c.ID)); unErr != nil {
-			r.warnf("%v", unErr)
+		exited := audit.Event{Kind: "container.exited", Outcome: outcome, Container: ctr, Image: imgRef, Fields: exitFields}
+		// A container that never ran (the runtime failed to start it) is
+		// removed whatever --rm said: a failed start leaves nothing behind.
+		remove := c.Remove || runErr != nil
+		var recErr error
+		if remove {
+			// What secrun made for the container (rootfs, bundle, id
+			// range, labels) does not depend on runc's record of it, so it
+			// goes while runc delete runs.
+			if err := p.undo(); err != nil {
+				r.warnf("removing container: %v", err)
+			}
+		} else {
+			recErr = r.record(context.WithoutCancel(ctx), exited)
+			if unErr := unmountRootfs(l.fs(c.ID), l.rootfs(c.ID)); unErr != nil {
+				r.warnf("%v", unErr)
+			}
 		}
 		if delErr := <-deleted; delErr != nil && !errors.Is(delErr, os.ErrNotExist) && !strings.Contains(delErr.Error(), "does not exist") {
 			r.warnf("%v", delErr)
 		}
-		// A container that never ran (the runtime failed to start it) is
-		// removed whatever --rm said: a failed start leaves nothing behind.
-		if c.Remove || runErr != nil {
-			if err := p.undo(); err != nil {
-				r.warnf("removing container: %v", err)
-			}
-			if err := r.record(context.WithoutCancel(ctx), audit.Event{Kind: "container.removed", Outcome: "success", Container: ctr, Image: imgRef}); err != nil {
-				r.warnf("%v", err)
-			}
+		if remove {
+			// The exit and the removal, in one durable write.
+			recErr = r.record(context.WithoutCancel(ctx), exited,
+				audit.Event{Kind: "container.removed", Outcome: "success", Container: ctr, Image: imgRef})
 		} else {
 			c.Status, c.ExitCode, c.Pid = "exited", code, 0
 			if err := l.save(c); err != nil {
@@ -518,7 +544,11 @@ func (r *Runner) runForeground(ctx context.Context, p *prepared, stdio RunIO) (c
 		return finish(ExitSecrun, err)
 	}
 	invDone()
-	cmd := r.Runtime.command(ctx, l.runcLog(c.ID), "run", "--keep", "--bundle", l.bundle(c.ID), "--pid-file", l.pidFile(c.ID), c.ID)
+	runArgs := []string{"run", "--keep", "--bundle", l.bundle(c.ID), "--pid-file", l.pidFile(c.ID), c.ID}
+	if oom != nil {
+		runArgs = slices.Delete(runArgs, 1, 2)
+	}
+	cmd := r.Runtime.command(ctx, l.runcLog(c.ID), runArgs...)
 	cmd.Stdout, cmd.Stderr = stdio.Stdout, stdio.Stderr
 	if stdio.Stdin != nil {
 		cmd.Stdin = stdio.Stdin

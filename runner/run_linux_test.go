@@ -168,8 +168,37 @@ func leftovers(t *testing.T, root string) []string {
 	return left
 }
 
+// cgroupLeftovers lists the cgroup directories, in any hierarchy, of the
+// containers in the env's audit trail.
+func cgroupLeftovers(t *testing.T, trail string) []string {
+	t.Helper()
+	data, err := os.ReadFile(trail)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]bool{}
+	for _, m := range regexp.MustCompile(`"container":\{"id":"([0-9a-f]{64})"`).FindAllStringSubmatch(string(data), -1) {
+		ids[m[1]] = true
+	}
+	if len(ids) == 0 {
+		t.Fatal("no container in the audit trail")
+	}
+	var left []string
+	for id := range ids {
+		found, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", "secrun", id))
+		v2, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "secrun", id))
+		left = append(left, append(found, v2...)...)
+	}
+	return left
+}
+
 func TestNothingLeftBehind(t *testing.T) {
 	e := newEnv(t, allowAll)
+	t.Cleanup(func() {
+		if l := cgroupLeftovers(t, e.trail); len(l) > 0 {
+			t.Errorf("cgroups left behind: %v", l)
+		}
+	})
 	t.Run("--rm", func(t *testing.T) {
 		if code, out, err := e.run(t, runner.RunOptions{ReadOnly: true, Remove: true, Name: "gone", Args: sh("echo hi")}); err != nil || code != 0 {
 			t.Fatalf("code %d err %v %s", code, err, out)
@@ -321,5 +350,23 @@ func TestOOMKillIsRecorded(t *testing.T) {
 	}
 	if !strings.Contains(buf.String(), `"oom_killed":true`) {
 		t.Fatalf("exit record does not mark the OOM kill:\n%s", buf.String())
+	}
+	// Under the same limit, a container that stays within it is not
+	// marked, whether it exits 0 or is killed by another SIGKILL.
+	for _, args := range [][]string{{"true"}, sh("kill -9 $$")} {
+		code, out, err := e.run(t, runner.RunOptions{ReadOnly: true, Remove: true, Memory: "16m", Args: args})
+		if err != nil || (code != 0 && code != 137) {
+			t.Fatalf("%v: code %d err %v: %s", args, code, err, out)
+		}
+	}
+	buf.Reset()
+	if err := audit.Show(&buf, []string{e.trail}, audit.Filter{Kind: "container.exited"}, true); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(buf.String(), `"oom_killed":true`); n != 1 {
+		t.Fatalf("%d exit records marked as OOM kills, want only the first:\n%s", n, buf.String())
+	}
+	if l := cgroupLeftovers(t, e.trail); len(l) > 0 {
+		t.Errorf("cgroups left behind: %v", l)
 	}
 }
