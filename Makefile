@@ -36,6 +36,7 @@ demo: deps build
 ## test: every test, kernel tests included (they need root)
 test: deps build
 	$(GO) vet ./...
+	$(GO) vet -tags secrun_noengine ./cmd/secrun ./runner ./audit
 	$(GOTEST) $(TESTFLAGS) ./...
 
 ## bench: secrun against bare runc in the same run, plus the hot paths
