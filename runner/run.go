@@ -15,7 +15,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -544,10 +543,11 @@ func (r *Runner) runForeground(ctx context.Context, p *prepared, stdio RunIO) (c
 		return finish(ExitSecrun, err)
 	}
 	invDone()
-	runArgs := []string{"run", "--keep", "--bundle", l.bundle(c.ID), "--pid-file", l.pidFile(c.ID), c.ID}
-	if oom != nil {
-		runArgs = slices.Delete(runArgs, 1, 2)
+	runArgs := []string{"run"}
+	if oom == nil {
+		runArgs = append(runArgs, "--keep")
 	}
+	runArgs = append(runArgs, "--bundle", l.bundle(c.ID), "--pid-file", l.pidFile(c.ID), c.ID)
 	cmd := r.Runtime.command(ctx, l.runcLog(c.ID), runArgs...)
 	cmd.Stdout, cmd.Stderr = stdio.Stdout, stdio.Stderr
 	if stdio.Stdin != nil {
