@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -265,12 +266,7 @@ func (cp *compiled) analyze(builtin bool) cacheProfile {
 	c := cp.compiler
 	p := cacheProfile{Version: cacheVersion, OPA: OPAVersion, Cacheable: true}
 	reach := make([]bool, len(volatileFields))
-	names := make([]string, 0, len(c.Modules))
-	for n := range c.Modules {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(c.Modules)) {
 		m := c.Modules[n]
 		ast.NewGenericVisitor(func(x any) bool {
 			var op ast.Ref
