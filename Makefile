@@ -18,7 +18,7 @@ deps:
 build:
 	CGO_ENABLED=1 $(GO) build -tags secrun_noengine -o $(BIN)/secrun ./cmd/secrun
 	CGO_ENABLED=1 $(GO) build -o $(BIN)/secrun-engine ./cmd/secrun
-	CGO_ENABLED=1 $(GO) build -o $(BIN)/secrun-runc ./cmd/secrun-runc
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/secrun-runc ./cmd/secrun-runc
 	CGO_ENABLED=1 $(GO) build -o $(BIN)/secrun-runc-admit ./cmd/secrun-runc/admit
 	CGO_ENABLED=1 $(GO) build -o $(BIN)/secrun-runc-verify ./cmd/secrun-runc/verify
 	CGO_ENABLED=0 $(GO) build -o $(BIN)/secrun-init ./cmd/secrun-init

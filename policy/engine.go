@@ -27,6 +27,7 @@ type options struct {
 	exemptions string
 	now        func() time.Time
 	cacheDir   string
+	memo       *Memo
 }
 
 // WithExemptions merges a policy data file (YAML or JSON, see PolicyData)
@@ -145,6 +146,12 @@ func Load(ctx context.Context, spec string, opts ...Option) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	memoKey := src.name + "\x00" + hash
+	if o.memo != nil {
+		if e := o.memo.get(memoKey); e != nil {
+			return e, nil
+		}
+	}
 	e := &Engine{name: src.name, hash: hash, now: o.now, data: data}
 	build := func(ctx context.Context) error {
 		return e.build(ctx, src, data, func(controls []Control) error {
@@ -174,6 +181,9 @@ func Load(ctx context.Context, spec string, opts ...Option) (*Engine, error) {
 	}
 	if e.cache != nil {
 		e.profile = e.cache.storeProfile(hash, e.compiled.analyze(src.builtin))
+	}
+	if o.memo != nil {
+		o.memo.put(memoKey, e)
 	}
 	return e, nil
 }

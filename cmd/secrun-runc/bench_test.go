@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -27,16 +28,23 @@ import (
 //   - hardened-by-wrapper: no profile, as ctr's; secrun-runc adds the default
 //     one and rewrites config.json.
 //   - state: a pass-through command, for the cost of starting secrun-runc.
+//
+// The resident- variants have `secrun-runc-admit serve` running, so the
+// policy is compiled once and no admit process starts per call; the others
+// have none, and each call execs secrun-runc-admit, which compiles it.
 func BenchmarkCreateVsRunc(b *testing.B) {
 	testenv.RequireRoot(b)
 	bin, _ := binaries(b)
 	runc := testenv.Runc(b)
-	for _, mode := range []string{"engine-seccomp", "hardened-by-wrapper", "state"} {
+	for _, mode := range []string{"engine-seccomp", "hardened-by-wrapper", "resident-engine-seccomp", "resident-hardened-by-wrapper", "state"} {
 		b.Run(mode, func(b *testing.B) {
 			dir := shortTempDir(b, "srbn-")
 			s := newSite(b, dir, "policy: baseline\nhardening:\n  seccomp: default\n")
+			if strings.HasPrefix(mode, "resident-") {
+				s.socket, _ = startResident(b, bin, dir)
+			}
 			bnd := bundle(b, dir, []string{"sleep", "60"}, func(sp *specs.Spec) {
-				if mode != "hardened-by-wrapper" {
+				if !strings.HasSuffix(mode, "hardened-by-wrapper") {
 					sc, err := wrapper.DefaultSeccomp(sp.Process.Capabilities.Bounding)
 					if err != nil {
 						b.Fatal(err)
@@ -60,7 +68,7 @@ func BenchmarkCreateVsRunc(b *testing.B) {
 			// The machine is shared: CPU time is the steadier figure.
 			do := func(path string, args ...string) (time.Duration, time.Duration) {
 				cmd := exec.CommandContext(ctx, path, append([]string{"--root", root}, args...)...)
-				cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "SECRUN_RUNTIME_CONFIG=" + s.config}
+				cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "SECRUN_RUNTIME_CONFIG=" + s.config, "SECRUN_ADMIT_SOCKET=" + s.socket}
 				cmd.Stdin, cmd.Stdout, cmd.Stderr = null, null, null
 				start := time.Now()
 				if err := cmd.Run(); err != nil {
@@ -108,8 +116,18 @@ func BenchmarkCreateVsRunc(b *testing.B) {
 			b.ReportMetric(ms(median(cdiff)), "added-cpu-ms")
 			b.ReportMetric(float64(median(ts))/float64(median(tr)), "ratio")
 			if mode != "state" {
-				if n := len(find(s.records(b), "policy.decision", "allowed", "")); n < i {
+				n, resident := 0, 0
+				for _, r := range find(s.records(b), "policy.decision", "allowed", "") {
+					n++
+					if r.Fields["runtime.decider"] != nil {
+						resident++
+					}
+				}
+				if n < i {
 					b.Fatalf("%d allowed decisions for %d creates", n, i)
+				}
+				if strings.HasPrefix(mode, "resident-") != (resident == n) || (resident != 0 && resident != n) {
+					b.Fatalf("%d of %d decisions by the resident server in mode %s", resident, n, mode)
 				}
 			}
 		})

@@ -50,7 +50,12 @@ func binaries(t testing.TB) (string, string) {
 		for bin, pkg := range map[string]string{wrapperBin: "./cmd/secrun-runc", admitBin: "./cmd/secrun-runc/admit", verifyBin: "./cmd/secrun-runc/verify"} {
 			cmd := exec.Command("go", "build", "-o", bin, pkg)
 			cmd.Dir = root
-			cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
+			// As make build builds them: the front links no C.
+			cgo := "CGO_ENABLED=1"
+			if bin == wrapperBin {
+				cgo = "CGO_ENABLED=0"
+			}
+			cmd.Env = append(os.Environ(), cgo)
 			if out, err := cmd.CombinedOutput(); err != nil {
 				buildErr = fmt.Errorf("building %s: %w\n%s", pkg, err, out)
 				return
@@ -74,12 +79,15 @@ func binaries(t testing.TB) (string, string) {
 // site is one secrun-runc configuration: runtime.yaml, audit trail, state.
 type site struct {
 	dir, config, audit string
+	// socket is the resident admission server's: none listens there
+	// unless the test starts one (startResident).
+	socket string
 }
 
 // newSite writes a config using the pinned runc. extra is appended YAML.
 func newSite(t testing.TB, dir, extra string) *site {
 	t.Helper()
-	s := &site{dir: dir, config: filepath.Join(dir, "runtime.yaml"), audit: filepath.Join(dir, "audit", "audit.log")}
+	s := &site{dir: dir, config: filepath.Join(dir, "runtime.yaml"), audit: filepath.Join(dir, "audit", "audit.log"), socket: filepath.Join(dir, "no-resident.sock")}
 	text := fmt.Sprintf("runtime: %s\nauditLog: %s\nstateDir: %s\n%s", testenv.Runc(t), s.audit, filepath.Join(dir, "state"), extra)
 	if err := os.WriteFile(s.config, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
@@ -282,4 +290,20 @@ func shortTempDir(t testing.TB, prefix string) string {
 		}
 	})
 	return d
+}
+
+// startResident starts `secrun-runc-admit serve` from beside front on a
+// socket under dir, waits until it answers and stops it when the test ends.
+func startResident(t testing.TB, front, dir string) (sock string, d *daemon) {
+	t.Helper()
+	sock = filepath.Join(dir, "run", "admit.sock")
+	d = startDaemon(t, filepath.Join(dir, "resident.log"), nil, filepath.Join(filepath.Dir(front), "secrun-runc-admit"), "serve", "--socket", sock)
+	d.waitFor(t, 30*time.Second, func() error {
+		c, err := net.Dial("unix", sock)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	})
+	return sock, d
 }

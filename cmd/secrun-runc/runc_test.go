@@ -91,7 +91,7 @@ func removeCgroups(t testing.TB, path string) {
 // wrapperCmd is secrun-runc with the site's config and a private runc root.
 func wrapperCmd(ctx context.Context, s *site, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, wrapperBin, append([]string{"--root", filepath.Join(s.dir, "runc")}, args...)...)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "SECRUN_RUNTIME_CONFIG=" + s.config}
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "SECRUN_RUNTIME_CONFIG=" + s.config, "SECRUN_ADMIT_SOCKET=" + s.socket}
 	cmd.WaitDelay = 5 * time.Second
 	return cmd
 }

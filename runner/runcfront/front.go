@@ -37,8 +37,9 @@ type System struct {
 // Main runs the front with args (without the program name). A command that
 // starts nothing is handed to the real runtime unchanged; every other
 // command line, and one it cannot read, goes to AdmitName beside Self, with
-// Self as its argv[0] so that it knows the front's path. On success it does
-// not return.
+// Self as its argv[0] so that it knows the front's path; a create, run or
+// exec is first offered to the resident admission server, when one listens
+// (see AdmitSocket). On success it does not return.
 func Main(args []string, sys System) int {
 	if sys.Now == nil {
 		sys.Now = time.Now
@@ -61,6 +62,11 @@ func Main(args []string, sys System) int {
 			return ExitError
 		}
 		return 0
+	}
+	if err == nil && inv.Kind == Checked {
+		if code, handled := admitResident(args, sys); handled {
+			return code
+		}
 	}
 	admit := filepath.Join(filepath.Dir(sys.Self), AdmitName)
 	if err := sys.Exec(admit, append([]string{sys.Self}, args...), sys.Environ); err != nil {

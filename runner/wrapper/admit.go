@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -24,27 +25,45 @@ type decision struct {
 	ctr   audit.Container
 	img   audit.ImageRef
 	cmd   string
+	// decider is the resident server that decided, "" for this process.
+	decider string
 }
 
-func (d *decision) record(ctx context.Context, e audit.Event) error {
-	e.Container, e.Image = d.ctr, d.img
-	if e.Fields == nil {
-		e.Fields = map[string]any{}
+// record appends events in one durable write (one fdatasync): the
+// decision and what it lets through are recorded together, before runc
+// starts anything.
+func (d *decision) record(ctx context.Context, events ...audit.Event) error {
+	for i := range events {
+		e := &events[i]
+		e.Container, e.Image = d.ctr, d.img
+		if e.Fields == nil {
+			e.Fields = map[string]any{}
+		}
+		e.Fields["runtime.command"] = d.cmd
+		if d.decider != "" {
+			e.Fields["runtime.decider"] = d.decider
+		}
 	}
-	e.Fields["runtime.command"] = d.cmd
-	if _, err := d.trail.Append(ctx, e); err != nil {
+	if _, err := d.trail.AppendAll(ctx, events...); err != nil {
 		return deny("audit trail %s: %w: refusing to start unaudited; check the audit log's disk and permissions", d.trail.Path(), err)
 	}
 	return nil
 }
 
 // refuse records a refusal that is not a policy decision (an unreadable
-// bundle, a policy that does not load) and returns it.
-func (d *decision) refuse(ctx context.Context, err error) error {
-	if rerr := d.record(ctx, audit.Event{Kind: audit.KindContainerDenied, Outcome: audit.OutcomeDenied, Reason: OneLine(err)}); rerr != nil {
+// bundle, a policy that does not load), after the decision taken so far
+// when there is one, and returns it.
+func (d *decision) refuse(ctx context.Context, err error, decided ...audit.Event) error {
+	events := append(slices.Clip(decided), audit.Event{Kind: audit.KindContainerDenied, Outcome: audit.OutcomeDenied, Reason: OneLine(err)})
+	if rerr := d.record(ctx, events...); rerr != nil {
 		return &Error{Code: ExitDenied, Err: fmt.Errorf("%s (and the refusal was not recorded: %w)", OneLine(err), rerr)}
 	}
 	return err
+}
+
+type readBundle struct {
+	b   *Bundle
+	err error
 }
 
 type loaded struct {
@@ -58,6 +77,9 @@ func (w *Wrapper) loadPolicy(ctx context.Context) <-chan loaded {
 	ch := make(chan loaded, 1)
 	go func() {
 		var opts []policy.Option
+		if w.Memo != nil {
+			opts = append(opts, policy.WithMemo(w.Memo))
+		}
 		if w.Config.Exemptions != "" {
 			opts = append(opts, policy.WithExemptions(w.Config.Exemptions))
 		}
@@ -68,7 +90,7 @@ func (w *Wrapper) loadPolicy(ctx context.Context) <-chan loaded {
 }
 
 func (w *Wrapper) openTrail() (*audit.Trail, error) {
-	opts := audit.Options{}
+	opts := audit.Options{Actor: w.Actor}
 	if w.Config.AuditKey != "" {
 		k, err := audit.LoadSigningKey(w.Config.AuditKey)
 		if err != nil {
@@ -94,6 +116,25 @@ func closeTrail(t *audit.Trail, err *error) {
 func (w *Wrapper) admitCreate(ctx context.Context, inv *Invocation) (err error) {
 	c := inv.Create
 	pol := w.loadPolicy(ctx)
+	// The bundle is read and hardened while the trail opens. Its path is
+	// made absolute first: the resident server changes directory per call.
+	dir := c.Bundle
+	if dir == "" {
+		dir = "."
+	}
+	abs, absErr := filepath.Abs(dir)
+	bundle := make(chan readBundle, 1)
+	if absErr == nil {
+		go func() {
+			b, err := ReadBundle(abs)
+			if err == nil {
+				if err = b.Harden(w.Config.Hardening); err != nil {
+					err = fmt.Errorf("hardening its spec: %w", err)
+				}
+			}
+			bundle <- readBundle{b, err}
+		}()
+	}
 	trail, err := w.openTrail()
 	if err != nil {
 		return deny("refusing to start container %s: %w", c.ID, err)
@@ -103,19 +144,16 @@ func (w *Wrapper) admitCreate(ctx context.Context, inv *Invocation) (err error) 
 	if err != nil {
 		return &Error{Code: ExitError, Err: err}
 	}
-	d := &decision{trail: trail, ctr: audit.Container{ID: c.ID, Runtime: rt}, cmd: inv.Command}
+	d := &decision{trail: trail, ctr: audit.Container{ID: c.ID, Runtime: rt}, cmd: inv.Command, decider: w.Decider}
 
-	dir := c.Bundle
-	if dir == "" {
-		dir = "."
+	if absErr != nil {
+		return d.refuse(ctx, deny("refusing to start container %s: bundle %s: %w", c.ID, dir, absErr))
 	}
-	b, err := ReadBundle(dir)
-	if err != nil {
-		return d.refuse(ctx, deny("refusing to start container %s: %w", c.ID, err))
+	rb := <-bundle
+	if rb.err != nil {
+		return d.refuse(ctx, deny("refusing to start container %s: %w", c.ID, rb.err))
 	}
-	if err := b.Harden(w.Config.Hardening); err != nil {
-		return d.refuse(ctx, deny("refusing to start container %s: hardening its spec: %w", c.ID, err))
-	}
+	b := rb.b
 	id := IdentityFromAnnotations(b.Spec.Annotations)
 	d.ctr.Name = containerName(b.Spec.Annotations)
 	d.img = audit.ImageRef{Name: id.Ref, Digest: id.Digest}
@@ -146,13 +184,14 @@ func (w *Wrapper) admitCreate(ctx context.Context, inv *Invocation) (err error) 
 		fields["spec.original_hash"] = hashOf(b.Orig)
 		fields["spec.hardening"] = b.Changes
 	}
-	if err := w.decide(ctx, d, pol, in, fields); err != nil {
+	decided, err := w.decide(ctx, d, pol, in, fields)
+	if err != nil {
 		return err
 	}
 	if err := b.Write(); err != nil {
-		return d.refuse(ctx, deny("refusing to start container %s: %w", c.ID, err))
+		return d.refuse(ctx, deny("refusing to start container %s: %w", c.ID, err), decided)
 	}
-	return d.record(ctx, audit.Event{Kind: audit.KindRuntimeInvoked, Outcome: audit.OutcomeSuccess, Fields: fields})
+	return d.record(ctx, decided, audit.Event{Kind: audit.KindRuntimeInvoked, Outcome: audit.OutcomeSuccess, Fields: fields})
 }
 
 // hookLines lists a spec's OCI hooks as runc will run them, "kind[i] path
@@ -191,13 +230,14 @@ func hookLines(h *specs.Hooks) []string {
 	return out
 }
 
-// decide evaluates the policy and records the decision durably. In
-// enforce mode a denial is returned (and recorded as container.denied); in
-// audit-only mode it is recorded and the start goes on.
-func (w *Wrapper) decide(ctx context.Context, d *decision, pol <-chan loaded, in *policy.Input, fields map[string]any) error {
+// decide evaluates the policy. In enforce mode a denial is recorded (with
+// container.denied) and returned. Otherwise (allowed, or denied in
+// audit-only mode) the decision's record is returned, for the caller to
+// record together with the start it lets through.
+func (w *Wrapper) decide(ctx context.Context, d *decision, pol <-chan loaded, in *policy.Input, fields map[string]any) (audit.Event, error) {
 	l := <-pol
 	if l.err != nil {
-		return d.refuse(ctx, deny("refusing to start %s: policy %s: %w", d.what(), w.Config.PolicyName(), l.err))
+		return audit.Event{}, d.refuse(ctx, deny("refusing to start %s: policy %s: %w", d.what(), w.Config.PolicyName(), l.err))
 	}
 	dec, evalErr := l.eng.Eval(ctx, in)
 	outcome := audit.OutcomeAllowed
@@ -227,11 +267,9 @@ func (w *Wrapper) decide(ctx context.Context, d *decision, pol <-chan loaded, in
 		decFields["policy.exempted"] = exempted
 	}
 	pref := &audit.PolicyRef{Name: l.eng.Name(), Hash: l.eng.Hash(), InputHash: dec.InputHash, Violations: violations}
-	if err := d.record(ctx, audit.Event{Kind: audit.KindPolicyDecision, Outcome: outcome, Reason: reason, Policy: pref, Fields: decFields}); err != nil {
-		return err
-	}
+	decided := audit.Event{Kind: audit.KindPolicyDecision, Outcome: outcome, Reason: reason, Policy: pref, Fields: decFields}
 	if outcome == audit.OutcomeAllowed {
-		return nil
+		return decided, nil
 	}
 	var denial error = &policy.DeniedError{Policy: l.eng.Name(), Violations: dec.Violations, Reason: dec.Reason}
 	if evalErr != nil {
@@ -239,9 +277,9 @@ func (w *Wrapper) decide(ctx context.Context, d *decision, pol <-chan loaded, in
 	}
 	if w.Config.AuditOnly() {
 		fields["enforcement"] = "audit-only: started although the policy denied it"
-		return nil
+		return decided, nil
 	}
-	return d.refuse(ctx, &Error{Code: ExitDenied, Err: denial})
+	return audit.Event{}, d.refuse(ctx, &Error{Code: ExitDenied, Err: denial}, decided)
 }
 
 func (d *decision) what() string {
@@ -265,7 +303,7 @@ func (w *Wrapper) admitExec(ctx context.Context, inv *Invocation) (err error) {
 	if err != nil {
 		return &Error{Code: ExitError, Err: err}
 	}
-	d := &decision{trail: trail, ctr: audit.Container{ID: e.ID, Runtime: rt}, cmd: "exec"}
+	d := &decision{trail: trail, ctr: audit.Container{ID: e.ID, Runtime: rt}, cmd: "exec", decider: w.Decider}
 
 	st, err := runtimeState(ctx, rt, inv.Global, e.ID)
 	if err != nil {
@@ -301,15 +339,16 @@ func (w *Wrapper) admitExec(ctx context.Context, inv *Invocation) (err error) {
 	if len(changes) > 0 {
 		fields["process.hardening"] = changes
 	}
-	if err := w.decide(ctx, d, pol, in, fields); err != nil {
+	decided, err := w.decide(ctx, d, pol, in, fields)
+	if err != nil {
 		return err
 	}
 	if len(changes) > 0 {
 		if err := applyExecHardening(inv, procRaw, changes); err != nil {
-			return d.refuse(ctx, deny("refusing to exec in container %s: %w", e.ID, err))
+			return d.refuse(ctx, deny("refusing to exec in container %s: %w", e.ID, err), decided)
 		}
 	}
-	return d.record(ctx, audit.Event{Kind: audit.KindContainerExec, Outcome: audit.OutcomeSuccess, Fields: fields})
+	return d.record(ctx, decided, audit.Event{Kind: audit.KindContainerExec, Outcome: audit.OutcomeSuccess, Fields: fields})
 }
 
 // State is the part of `runc state` that exec needs.

@@ -197,7 +197,7 @@ func writeAtomic(path string, data []byte, mode os.FileMode) error {
 	return nil
 }
 
-var defaultSeccompProfile = sync.OnceValue(profiles.DefaultSeccomp)
+var defaultSeccompProfile = sync.OnceValues(profiles.DefaultSeccompUnchecked)
 
 // DefaultSeccomp is secrun's default seccomp profile for a container granted
 // caps: what runner.DefaultSeccompSource("default", caps) gives `secrun
@@ -208,7 +208,13 @@ var defaultSeccompProfile = sync.OnceValue(profiles.DefaultSeccomp)
 // TestDefaultSeccompPermitsRuntime), and it costs ~30 ms of libseccomp work
 // per container, so it runs in that test instead of on every create.
 func DefaultSeccomp(caps []string) (*specs.LinuxSeccomp, error) {
-	s, err := defaultSeccompProfile().ToOCI(caps)
+	// The embedded profile is validated by its tests (as for `secrun
+	// run`): loading libseccomp to check it again costs ~1.5 ms per create.
+	p, err := defaultSeccompProfile()
+	if err != nil {
+		return nil, fmt.Errorf("default seccomp profile: %w", err)
+	}
+	s, err := p.ToOCIValidated(caps)
 	if err != nil {
 		return nil, fmt.Errorf("default seccomp profile: %w", err)
 	}

@@ -23,6 +23,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/secrun/secrun/audit"
 	"github.com/secrun/secrun/policy"
 	"github.com/secrun/secrun/runner/runcfront"
 )
@@ -30,8 +31,8 @@ import (
 // Exit statuses of secrun-runc's own failures, as secrun uses them. Any
 // other status is runc's.
 const (
-	ExitError  = runcfront.ExitError // secrun-runc could not do its job
-	ExitDenied = 126                 // refused: by the policy, or because it could not decide
+	ExitError  = runcfront.ExitError  // secrun-runc could not do its job
+	ExitDenied = runcfront.ExitDenied // refused: by the policy, or because it could not decide
 )
 
 // Error is a failure with the exit status it maps to.
@@ -75,6 +76,16 @@ type System struct {
 	Now  func() time.Time
 	// Host reports the host facts for the policy input; nil is HostInfo.
 	Host func() policy.HostInfo
+	// Memo keeps compiled policies from one call to the next: the
+	// resident server's. Nil compiles the policy on every call.
+	Memo *policy.Memo
+	// Actor is who the audit records name as their writer: the
+	// secrun-runc call the resident server decides for. Nil is this
+	// process.
+	Actor *audit.Actor
+	// Decider names the resident server in the records it writes (field
+	// runtime.decider); "" when this process decides for itself.
+	Decider string
 }
 
 // Wrapper is one secrun-runc invocation's context.
@@ -88,6 +99,12 @@ type Wrapper struct {
 // Main runs secrun-runc with args (without the program name) and returns
 // the exit status; on success it does not return, runc has replaced it.
 func Main(ctx context.Context, args []string, sys System) int {
+	return run(ctx, args, sys, true)
+}
+
+// run is Main; oneShot says that the process ends (or becomes runc) right
+// after this call, so garbage collection can be turned off for it.
+func run(ctx context.Context, args []string, sys System, oneShot bool) int {
 	if sys.Now == nil {
 		sys.Now = time.Now
 	}
@@ -100,7 +117,7 @@ func Main(ctx context.Context, args []string, sys System) int {
 		w.report(nil, &Error{Code: ExitError, Err: fmt.Errorf("cannot read the runc command line: %w", err)})
 		return ExitError
 	}
-	if inv.Kind == Checked && !inv.Help {
+	if oneShot && inv.Kind == Checked && !inv.Help {
 		// A decision allocates ~15 MB (mostly compiling the policy) and
 		// the process is replaced by runc right after: collecting garbage
 		// would only cost time. The limit keeps a pathological input from
