@@ -205,6 +205,13 @@ func compile(s *specs.LinuxSeccomp) (*libseccomp.ScmpFilter, error) {
 	return f, nil
 }
 
+// ExportBPF returns the classic BPF program (struct sock_filter[], host
+// byte order) that libseccomp generates for s on this host, as runc builds
+// it before loading. runc adds a -ENOSYS stub for syscalls newer than the
+// profile unless its default action already returns ENOSYS: see
+// LoadableAsIs.
+func ExportBPF(s *specs.LinuxSeccomp) ([]byte, error) { return exportBPF(s) }
+
 // exportBPF returns the classic BPF program libseccomp generates for s.
 func exportBPF(s *specs.LinuxSeccomp) ([]byte, error) {
 	f, err := compile(s)

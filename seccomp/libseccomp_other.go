@@ -24,6 +24,9 @@ func checkRule(specs.LinuxSeccompAction, *uint, specs.LinuxSyscall) error { retu
 // BPFSize needs libseccomp.
 func BPFSize(*specs.LinuxSeccomp) (int, error) { return 0, ErrUnsupported }
 
+// ExportBPF needs libseccomp.
+func ExportBPF(*specs.LinuxSeccomp) ([]byte, error) { return nil, ErrUnsupported }
+
 // SyscallNumber needs libseccomp.
 func SyscallNumber(string) (int, bool) { return 0, false }
 

@@ -1,11 +1,16 @@
 package main
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/landlock-lsm/go-landlock/landlock"
 	ll "github.com/landlock-lsm/go-landlock/landlock/syscall"
@@ -102,4 +107,30 @@ func lookPath(name string) (string, error) {
 // execve replaces this process with path; it returns only on failure.
 func execve(path string, argv, env []string) error {
 	return syscall.Exec(path, argv, env)
+}
+
+// loadFilter installs prog (sock_filter instructions in host byte order)
+// as the calling thread's seccomp filter, after setting no_new_privs. The
+// caller has locked the goroutine to its thread and execs from it: the
+// filter carries over the exec, and the runtime's other threads end there.
+func loadFilter(prog []byte, flags uint) error {
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("setting no_new_privs: %w", err)
+	}
+	insns := make([]unix.SockFilter, len(prog)/8)
+	for i := range insns {
+		b := prog[8*i:]
+		insns[i] = unix.SockFilter{
+			Code: binary.NativeEndian.Uint16(b[0:2]),
+			Jt:   b[2],
+			Jf:   b[3],
+			K:    binary.NativeEndian.Uint32(b[4:8]),
+		}
+	}
+	fprog := unix.SockFprog{Len: uint16(len(insns)), Filter: &insns[0]}
+	if _, _, errno := unix.RawSyscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, uintptr(flags), uintptr(unsafe.Pointer(&fprog))); errno != 0 {
+		return fmt.Errorf("loading the seccomp filter: %w", errno)
+	}
+	runtime.KeepAlive(insns)
+	return nil
 }

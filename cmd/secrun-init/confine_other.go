@@ -11,3 +11,5 @@ func confine([]rule) error { return errNotLinux }
 func lookPath(string) (string, error) { return "", errNotLinux }
 
 func execve(string, []string, []string) error { return errNotLinux }
+
+func loadFilter([]byte, uint) error { return errNotLinux }

@@ -3,6 +3,7 @@ package main
 import (
 	"debug/elf"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,8 +20,28 @@ func TestParseArgs(t *testing.T) {
 		args      []string
 		wantRules []rule
 		wantArgv  []string
-		wantErr   string
+		// wantSeccomp is "file flags" when a filter is expected.
+		wantSeccomp string
+		wantErr     string
 	}{
+		{
+			name:        "seccomp only",
+			args:        []string{"--seccomp=/.secrun/seccomp.bpf", "--seccomp-flags=2", "--", "true"},
+			wantArgv:    []string{"true"},
+			wantSeccomp: "/.secrun/seccomp.bpf 2",
+		},
+		{
+			name:        "landlock and seccomp",
+			args:        []string{"--ro=/", "--seccomp=/f", "--", "true"},
+			wantRules:   []rule{{path: "/"}},
+			wantArgv:    []string{"true"},
+			wantSeccomp: "/f 0",
+		},
+		{name: "seccomp relative", args: []string{"--seccomp=f", "--", "x"}, wantErr: "must be absolute"},
+		{name: "seccomp twice", args: []string{"--seccomp=/f", "--seccomp=/g", "--", "x"}, wantErr: "twice"},
+		{name: "seccomp flags alone", args: []string{"--ro=/", "--seccomp-flags=2", "--", "x"}, wantErr: "without --seccomp"},
+		{name: "seccomp flag TSYNC refused", args: []string{"--seccomp=/f", "--seccomp-flags=1", "--", "x"}, wantErr: "SECCOMP_FILTER_FLAG_LOG"},
+		{name: "seccomp flags not a number", args: []string{"--seccomp=/f", "--seccomp-flags=log", "--", "x"}, wantErr: "SECCOMP_FILTER_FLAG_LOG"},
 		{
 			name:      "all flags",
 			args:      []string{"--ro=/usr", "--rw=/tmp", "--ro-optional=/opt", "--rw-optional=/dev/null", "--", "/bin/sh", "-c", "echo hi"},
@@ -42,7 +63,7 @@ func TestParseArgs(t *testing.T) {
 		{name: "no separator", args: []string{"--ro=/usr", "/bin/sh"}, wantErr: `unknown argument "/bin/sh"`},
 		{name: "no separator at all", args: []string{"--ro=/usr"}, wantErr: "missing -- before the command"},
 		{name: "no command", args: []string{"--ro=/usr", "--"}, wantErr: "no command after --"},
-		{name: "no rules", args: []string{"--", "/bin/sh"}, wantErr: "no landlock rule given"},
+		{name: "no rules", args: []string{"--", "/bin/sh"}, wantErr: "no landlock rule and no seccomp filter given"},
 		{name: "relative path", args: []string{"--ro=usr", "--", "x"}, wantErr: "must be absolute"},
 		{name: "empty path", args: []string{"--rw=", "--", "x"}, wantErr: "must be absolute"},
 		{name: "unknown flag", args: []string{"--rx=/usr", "--", "x"}, wantErr: `unknown argument "--rx=/usr"`},
@@ -62,6 +83,13 @@ func TestParseArgs(t *testing.T) {
 			}
 			if !slices.Equal(c.rules, tc.wantRules) || !slices.Equal(c.argv, tc.wantArgv) {
 				t.Fatalf("got %+v, want rules %+v argv %q", c, tc.wantRules, tc.wantArgv)
+			}
+			gotSeccomp := ""
+			if c.seccomp != "" {
+				gotSeccomp = fmt.Sprintf("%s %d", c.seccomp, c.seccompFlags)
+			}
+			if gotSeccomp != tc.wantSeccomp {
+				t.Fatalf("seccomp %q, want %q", gotSeccomp, tc.wantSeccomp)
 			}
 		})
 	}
