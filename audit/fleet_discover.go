@@ -20,6 +20,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/secrun/secrun/policy"
+	"github.com/secrun/secrun/profiles"
 )
 
 // Engines a FleetContainer can come from.
@@ -671,6 +672,12 @@ func loadSpec(c *FleetContainer) {
 	if err := dec.Decode(&s); err != nil {
 		c.Problems = append(c.Problems, fmt.Sprintf("declared config %s: %s", p, fleetErrText(err)))
 		return
+	}
+	// secrun hands a container's seccomp filter to secrun-init and keeps
+	// the profile in an annotation: that profile is declared all the same
+	// (the drift check compares it with the kernel's view).
+	if err := profiles.DeclaredSeccomp(&s); err != nil {
+		c.Problems = append(c.Problems, fmt.Sprintf("declared config %s: %s", p, fleetErrText(err)))
 	}
 	c.Spec = &s
 }

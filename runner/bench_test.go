@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/secrun/secrun/image/imagetest"
 	"github.com/secrun/secrun/internal/testenv"
+	"github.com/secrun/secrun/profiles"
 )
 
 // BenchmarkRunVsRunc compares `secrun run` (the whole pipeline: a new
@@ -61,6 +63,18 @@ func BenchmarkRunVsRunc(b *testing.B) {
 	var spec specs.Spec
 	if err := json.Unmarshal(data, &spec); err != nil {
 		b.Fatal(err)
+	}
+	// runc loads the same seccomp filter that secrun-init loads for
+	// secrun: the equivalent of secrun's container, as runc alone runs it.
+	if err := profiles.DeclaredSeccomp(&spec); err != nil {
+		b.Fatal(err)
+	}
+	delete(spec.Annotations, profiles.AnnotationInitSeccomp)
+	spec.Mounts = slices.DeleteFunc(spec.Mounts, func(m specs.Mount) bool {
+		return m.Destination == profiles.LandlockInitPath || m.Destination == profiles.InitSeccompPath
+	})
+	if spec.Linux.Seccomp == nil {
+		b.Fatal("the container has no seccomp filter")
 	}
 	spec.Root.Path = filepath.Join(root, "containers", id, "rootfs")
 	spec.Process.Args = []string{"true"}

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -246,7 +247,24 @@ func (r *Runner) prepare(ctx context.Context, o RunOptions) (p *prepared, err er
 		return nil, err
 	}
 	undo = append(undo, func() error { return os.RemoveAll(l.dir(id)) })
-	specJSON, err := json.MarshalIndent(plan.Spec, "", "  ")
+	// The decided spec, with its seccomp filter handed to secrun-init when
+	// it can load it: runc then does not compile the profile again on
+	// every start. Rootless, runc keeps it.
+	runSpec := plan.Spec
+	created := map[string]any{"lsm.warnings": warnings}
+	if rl == nil {
+		done = r.phase("seccomp")
+		s, fields, err := r.seccompByInit(plan.Spec)
+		done()
+		if err != nil {
+			return nil, err
+		}
+		if s != nil {
+			runSpec = s
+			maps.Copy(created, fields)
+		}
+	}
+	specJSON, err := json.MarshalIndent(runSpec, "", "  ")
 	if err != nil {
 		return nil, err
 	}
@@ -254,9 +272,9 @@ func (r *Runner) prepare(ctx context.Context, o RunOptions) (p *prepared, err er
 		return nil, fmt.Errorf("writing bundle: %w", err)
 	}
 	sum := sha256.Sum256(specJSON)
+	created["spec.hash"] = "sha256:" + hex.EncodeToString(sum[:])
 	// Recorded with runtime.invoked, before the runtime runs.
-	pending = append(pending, audit.Event{Kind: "spec.created", Outcome: "success", Container: ctr, Image: imgRef,
-		Fields: map[string]any{"spec.hash": "sha256:" + hex.EncodeToString(sum[:]), "lsm.warnings": warnings}})
+	pending = append(pending, audit.Event{Kind: "spec.created", Outcome: "success", Container: ctr, Image: imgRef, Fields: created})
 
 	// Rootless, runc bind-mounts the image itself (spec root.path): there
 	// is nothing to mount here.
@@ -812,6 +830,10 @@ func (r *Runner) specOf(id string) (*specs.Spec, error) {
 	}
 	var s specs.Spec
 	if err := json.Unmarshal(data, &s); err != nil {
+		return nil, fmt.Errorf("container %s: corrupt spec: %w", id, err)
+	}
+	// The declared spec: a filter secrun-init loads is still the spec's.
+	if err := profiles.DeclaredSeccomp(&s); err != nil {
 		return nil, fmt.Errorf("container %s: corrupt spec: %w", id, err)
 	}
 	return &s, nil

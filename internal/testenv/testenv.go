@@ -163,7 +163,8 @@ var (
 // SecrunBinary builds cmd/secrun once per test binary, as it is installed,
 // and returns the path of secrun: the light front (the secrun_noengine
 // tag), with the full build beside it as secrun-engine, which the front
-// hands requests to.
+// hands requests to, and the static secrun-init, which loads containers'
+// seccomp filters (and Landlock rules).
 func SecrunBinary(t testing.TB) string {
 	t.Helper()
 	root := ModuleRoot(t)
@@ -174,12 +175,14 @@ func SecrunBinary(t testing.TB) string {
 			return
 		}
 		secrunPath = filepath.Join(dir, "secrun")
-		for _, b := range []struct{ out, tags string }{
-			{secrunPath, "secrun_noengine"},
-			{filepath.Join(dir, "secrun-engine"), ""},
+		for _, b := range []struct{ out, tags, pkg, cgo string }{
+			{secrunPath, "secrun_noengine", "./cmd/secrun", "1"},
+			{filepath.Join(dir, "secrun-engine"), "", "./cmd/secrun", "1"},
+			{filepath.Join(dir, "secrun-init"), "", "./cmd/secrun-init", "0"},
 		} {
-			cmd := exec.Command("go", "build", "-tags", b.tags, "-o", b.out, "./cmd/secrun")
+			cmd := exec.Command("go", "build", "-tags", b.tags, "-o", b.out, b.pkg)
 			cmd.Dir = root
+			cmd.Env = append(os.Environ(), "CGO_ENABLED="+b.cgo)
 			if out, err := cmd.CombinedOutput(); err != nil {
 				secrunErr = fmt.Errorf("building %s: %w\n%s", filepath.Base(b.out), err, out)
 				return
