@@ -3,6 +3,7 @@ package runner
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -112,40 +113,86 @@ func (u *usernsFD) close() {
 // openUsernsFD returns a file descriptor of a user namespace with mapping r,
 // as mount_setattr(MOUNT_ATTR_IDMAP) needs. The kernel only makes user
 // namespaces for processes, so a short-lived process holds it while we open
-// its ns file: cat blocked on a pipe we control costs one fork and exec.
+// its ns file: `unshare --user cat` (util-linux), blocked on a pipe we
+// control. The namespace is made by that small process, not by a clone of
+// secrun with CLONE_NEWUSER: Go cannot vfork such a clone, and copying
+// secrun's page tables stalls its other threads for milliseconds. Once cat
+// echoes a byte, the namespace exists; secrun (root in the parent
+// namespace) writes its maps.
 func openUsernsFD(r IDRange) (int, error) {
+	unsharePath, err := exec.LookPath("unshare")
+	if err != nil {
+		return -1, fmt.Errorf("idmapped rootfs: %w (util-linux)", err)
+	}
 	catPath, err := exec.LookPath("cat")
 	if err != nil {
 		return -1, fmt.Errorf("idmapped rootfs: %w", err)
 	}
-	pr, pw, err := os.Pipe()
+	inR, inW, err := os.Pipe()
 	if err != nil {
 		return -1, fmt.Errorf("idmapped rootfs: %w", err)
 	}
-	defer pr.Close()
-	defer pw.Close()
-	cmd := exec.Command(catPath)
-	cmd.Stdin = pr
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Cloneflags:  syscall.CLONE_NEWUSER,
-		UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(r.HostID), Size: int(r.Size)}},
-		GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(r.HostID), Size: int(r.Size)}},
-		Pdeathsig:   syscall.SIGKILL,
+	defer inR.Close()
+	defer inW.Close()
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return -1, fmt.Errorf("idmapped rootfs: %w", err)
 	}
+	defer outR.Close()
+	defer outW.Close()
+	cmd := exec.Command(unsharePath, "--user", "--", catPath)
+	cmd.Stdin, cmd.Stdout = inR, outW
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return -1, fmt.Errorf("idmapped rootfs: creating a user namespace: %w", err)
 	}
-	fd, openErr := unix.Open(fmt.Sprintf("/proc/%d/ns/user", cmd.Process.Pid), unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	pw.Close()
+	inR.Close()
+	outW.Close()
+	fd, err := holdUserns(cmd.Process.Pid, r, inW, outR)
+	inW.Close()
 	// cat exits on EOF; its exit status says nothing about the namespace.
 	waitErr := cmd.Wait()
-	if openErr != nil {
-		return -1, fmt.Errorf("idmapped rootfs: opening the user namespace: %w", openErr)
+	if err != nil {
+		return -1, fmt.Errorf("idmapped rootfs: %w", err)
 	}
 	var ee *exec.ExitError
 	if waitErr != nil && !errors.As(waitErr, &ee) {
 		unix.Close(fd)
 		return -1, fmt.Errorf("idmapped rootfs: %w", waitErr)
+	}
+	return fd, nil
+}
+
+// holdUserns waits until cat runs (in its new user namespace), maps r in
+// that namespace and opens it.
+func holdUserns(pid int, r IDRange, in, out *os.File) (int, error) {
+	if _, err := in.Write([]byte{'x'}); err != nil {
+		return -1, fmt.Errorf("user namespace holder: %w", err)
+	}
+	var b [1]byte
+	if _, err := io.ReadFull(out, b[:]); err != nil {
+		return -1, fmt.Errorf("user namespace holder did not start: %w", err)
+	}
+	proc := "/proc/" + strconv.Itoa(pid)
+	var self, held unix.Stat_t
+	if err := unix.Stat("/proc/self/ns/user", &self); err != nil {
+		return -1, err
+	}
+	if err := unix.Stat(proc+"/ns/user", &held); err != nil {
+		return -1, err
+	}
+	if self.Ino == held.Ino && self.Dev == held.Dev {
+		return -1, errors.New("user namespace holder runs in secrun's own user namespace")
+	}
+	line := fmt.Sprintf("0 %d %d\n", r.HostID, r.Size)
+	for _, m := range []string{"uid_map", "gid_map"} {
+		if err := os.WriteFile(proc+"/"+m, []byte(line), 0); err != nil {
+			return -1, fmt.Errorf("writing the user namespace's %s: %w", m, err)
+		}
+	}
+	fd, err := unix.Open(proc+"/ns/user", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("opening the user namespace: %w", err)
 	}
 	return fd, nil
 }
