@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"slices"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -228,8 +229,12 @@ func (r *Runner) prepare(ctx context.Context, o RunOptions) (p *prepared, err er
 		in.Host.Rootless, in.Host.CgroupLimits = true, rl.cgroups != ""
 	}
 	done = r.phase("policy+audit")
-	err = r.admit(ctx, in, ctr, imgRef, pending...)
-	pending = nil
+	// An allow is recorded with runtime.invoked, in one write, before the
+	// runtime runs; a denial is recorded now.
+	allowed, err := r.decide(ctx, in, ctr, imgRef, pending...)
+	if !errors.Is(err, policy.ErrNoEngine) {
+		pending = allowed
+	}
 	done()
 	if !errors.Is(err, policy.ErrNoEngine) {
 		for _, n := range notes {
@@ -412,14 +417,26 @@ func (r *Runner) verify(ctx context.Context, img *image.Image) (policy.Signature
 //
 // before are records of earlier steps, written in the same durable write.
 func (r *Runner) admit(ctx context.Context, in *policy.Input, ctr audit.Container, imgRef audit.ImageRef, before ...audit.Event) error {
+	allowed, err := r.decide(ctx, in, ctr, imgRef, before...)
+	if err != nil {
+		return err
+	}
+	return r.record(ctx, allowed...)
+}
+
+// decide is admit without recording an allow: it returns the records
+// (before and the decision) for the caller to write with the start they
+// let through, in one fdatasync. A denial is recorded here and returned;
+// policy.ErrNoEngine records nothing.
+func (r *Runner) decide(ctx context.Context, in *policy.Input, ctr audit.Container, imgRef audit.ImageRef, before ...audit.Event) ([]audit.Event, error) {
 	if r.Policy == nil {
-		return &Error{Code: ExitDenied, Err: errors.New("no policy loaded: refusing to run")}
+		return nil, &Error{Code: ExitDenied, Err: errors.New("no policy loaded: refusing to run")}
 	}
 	d, evalErr := r.Policy.Eval(ctx, in)
 	if errors.Is(evalErr, policy.ErrNoEngine) {
 		// Nothing was decided: a build without the engine met a decision
 		// its cache does not hold. The caller hands the request over.
-		return evalErr
+		return nil, evalErr
 	}
 	outcome, kind := "allowed", "policy.decision"
 	if evalErr != nil || !d.Allowed {
@@ -442,16 +459,18 @@ func (r *Runner) admit(ctx context.Context, in *policy.Input, ctr audit.Containe
 	if d.Cached {
 		fields = map[string]any{"policy.cached": true}
 	}
-	if err := r.record(ctx, append(before, audit.Event{Kind: kind, Outcome: outcome, Reason: reason, Container: ctr, Image: imgRef, Policy: pref, Fields: fields})...); err != nil {
-		return err
-	}
+	events := append(slices.Clip(before), audit.Event{Kind: kind, Outcome: outcome, Reason: reason, Container: ctr, Image: imgRef, Policy: pref, Fields: fields})
+	denial := d.Err()
 	if evalErr != nil {
-		return &Error{Code: ExitDenied, Err: fmt.Errorf("denied by policy: %w", evalErr)}
+		denial = fmt.Errorf("denied by policy: %w", evalErr)
 	}
-	if err := d.Err(); err != nil {
-		return &Error{Code: ExitDenied, Err: err}
+	if denial == nil {
+		return events, nil
 	}
-	return nil
+	if err := r.record(ctx, events...); err != nil {
+		return nil, err
+	}
+	return nil, &Error{Code: ExitDenied, Err: denial}
 }
 
 // Run runs a container: in the foreground until it exits (returning its exit
@@ -718,6 +737,14 @@ func (r *Runner) startDetached(ctx context.Context, p *prepared, stdio RunIO) er
 	c := p.c
 	ctr, imgRef := r.auditContainer(c)
 	fail := func(err error) error {
+		// The decision and what led to it are recorded even when the start
+		// fails before they were written with runtime.invoked.
+		if len(p.pending) > 0 {
+			if rerr := r.record(context.WithoutCancel(ctx), p.pending...); rerr != nil {
+				r.warnf("%v", rerr)
+			}
+			p.pending = nil
+		}
 		if derr := r.Runtime.Delete(context.WithoutCancel(ctx), c.ID, true); derr != nil && !strings.Contains(derr.Error(), "does not exist") {
 			r.warnf("%v", derr)
 		}
@@ -733,8 +760,10 @@ func (r *Runner) startDetached(ctx context.Context, p *prepared, stdio RunIO) er
 	defer out.Close()
 	if err := r.record(ctx, append(p.pending, audit.Event{Kind: "runtime.invoked", Outcome: "success", Container: ctr, Image: imgRef,
 		Fields: map[string]any{"runtime.command": "create"}})...); err != nil {
+		p.pending = nil // a write that failed is not retried
 		return fail(err)
 	}
+	p.pending = nil
 	if err := r.Runtime.Create(ctx, c.ID, l.bundle(c.ID), l.pidFile(c.ID), l.runcLog(c.ID), RunIO{Stdout: out, Stderr: out}); err != nil {
 		var re *RuntimeError
 		if errors.As(err, &re) && re.NotFound() {
