@@ -220,8 +220,9 @@ func (r *Runner) Exec(ctx context.Context, o ExecOptions, stdio RunIO) (int, err
 		return ExitSecrun, err
 	}
 	proc := *spec.Process
-	// An exec'd process gets the same Landlock wrapper as the container's.
-	proc.Args = append(landlockPrefix(spec.Process.Args), o.Args...)
+	// An exec'd process gets the same secrun-init wrapper as the
+	// container's: its Landlock rules and its seccomp filter.
+	proc.Args = append(initPrefix(spec.Process.Args), o.Args...)
 	proc.Terminal = o.TTY
 	proc.Env = mergeEnv(spec.Process.Env, o.Env, o.TTY)
 	if o.Workdir != "" {
@@ -327,9 +328,9 @@ func (r *Runner) Exec(ctx context.Context, o ExecOptions, stdio RunIO) (int, err
 	return code, nil
 }
 
-// landlockPrefix returns the secrun-init arguments (up to and including
-// "--") that args starts with, or nil.
-func landlockPrefix(args []string) []string {
+// initPrefix returns the secrun-init arguments (up to and including "--")
+// that args starts with, or nil.
+func initPrefix(args []string) []string {
 	if len(args) == 0 || args[0] != profiles.LandlockInitPath {
 		return nil
 	}
