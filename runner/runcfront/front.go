@@ -70,11 +70,7 @@ func Main(args []string, sys System) int {
 	}
 	admit := filepath.Join(filepath.Dir(sys.Self), AdmitName)
 	if err := sys.Exec(admit, append([]string{sys.Self}, args...), sys.Environ); err != nil {
-		what := "this command"
-		if inv != nil && inv.Command != "" {
-			what = "runc " + inv.Command
-		}
-		report(sys, inv, fmt.Errorf("refusing %s: its policy check, %s, cannot run (%w): install it beside %s (make install)", what, admit, err, sys.Self))
+		report(sys, inv, fmt.Errorf("refusing %s: its policy check, %s, cannot run (%w): install it beside %s (make install)", describeArgs(inv), admit, err, sys.Self))
 		return ExitError
 	}
 	return 0
