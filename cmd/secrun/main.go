@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
+	_ "github.com/secrun/secrun/internal/hugeheap" // the heap on huge pages
 	"github.com/secrun/secrun/runner"
 )
 
