@@ -111,15 +111,28 @@ func (u *usernsFD) close() {
 }
 
 // openUsernsFD returns a file descriptor of a user namespace with mapping r,
-// as mount_setattr(MOUNT_ATTR_IDMAP) needs. The kernel only makes user
+// as mount_setattr(MOUNT_ATTR_IDMAP) needs. Built with cgo, secrun makes it
+// with an in-process clone (openUsernsClone, userns_clone_linux.go);
+// otherwise a util-linux helper holds it (openUsernsHelper).
+func openUsernsFD(r IDRange) (int, error) {
+	if openUsernsClone != nil {
+		return openUsernsClone(r)
+	}
+	return openUsernsHelper(r)
+}
+
+// openUsernsClone is set when secrun is built with cgo.
+var openUsernsClone func(IDRange) (int, error)
+
+// openUsernsHelper is openUsernsFD without cgo. The kernel only makes user
 // namespaces for processes, so a short-lived process holds it while we open
 // its ns file: `unshare --user cat` (util-linux), blocked on a pipe we
 // control. The namespace is made by that small process, not by a clone of
 // secrun with CLONE_NEWUSER: Go cannot vfork such a clone, and copying
 // secrun's page tables stalls its other threads for milliseconds. Once cat
 // echoes a byte, the namespace exists; secrun (root in the parent
-// namespace) writes its maps.
-func openUsernsFD(r IDRange) (int, error) {
+// namespace) writes its maps. Two program starts make it cost about 6 ms.
+func openUsernsHelper(r IDRange) (int, error) {
 	unsharePath, err := exec.LookPath("unshare")
 	if err != nil {
 		return -1, fmt.Errorf("idmapped rootfs: %w (util-linux)", err)
@@ -173,6 +186,12 @@ func holdUserns(pid int, r IDRange, in, out *os.File) (int, error) {
 	if _, err := io.ReadFull(out, b[:]); err != nil {
 		return -1, fmt.Errorf("user namespace holder did not start: %w", err)
 	}
+	return mapUserns(pid, r)
+}
+
+// mapUserns maps r in the user namespace of process pid, which must not be
+// secrun's own, and opens that namespace.
+func mapUserns(pid int, r IDRange) (int, error) {
 	proc := "/proc/" + strconv.Itoa(pid)
 	var self, held unix.Stat_t
 	if err := unix.Stat("/proc/self/ns/user", &self); err != nil {
