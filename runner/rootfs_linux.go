@@ -55,8 +55,15 @@ func overlay(lower, dir, target string, rootID uint32) error {
 	if err := os.Chmod(upper, 0o755); err != nil {
 		return fmt.Errorf("rootfs: %w", err)
 	}
+	// The upper layer lives as long as the container, which a crash ends:
+	// "volatile" (Linux 5.10) spares it every sync, among them the one at
+	// unmount that cost a journal commit (about 3 ms) per container.
 	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work)
-	if err := unix.Mount("overlay", target, "overlay", unix.MS_NOSUID|unix.MS_NODEV, opts); err != nil {
+	err := unix.Mount("overlay", target, "overlay", unix.MS_NOSUID|unix.MS_NODEV, opts+",volatile")
+	if errors.Is(err, unix.EINVAL) {
+		err = unix.Mount("overlay", target, "overlay", unix.MS_NOSUID|unix.MS_NODEV, opts)
+	}
+	if err != nil {
 		return fmt.Errorf("rootfs: mounting overlay at %s: %w", target, err)
 	}
 	return nil

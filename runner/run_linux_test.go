@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -121,6 +122,25 @@ func TestHardenedContainerProbes(t *testing.T) {
 	m := regexp.MustCompile(`uid_map=\s*0\s+(\d+)\s+(\d+)`).FindStringSubmatch(out)
 	if m == nil || m[1] == "0" {
 		t.Errorf("uid_map is the identity or missing: %q", m)
+	}
+}
+
+// The container's root is an overlay the kernel mounted "volatile": its
+// upper layer, which lives only as long as the container, is never synced.
+func TestRootfsOverlayIsVolatile(t *testing.T) {
+	e := newEnv(t, allowAll)
+	code, out, err := e.run(t, runner.RunOptions{ReadOnly: true, Remove: true, Args: sh(`grep " / / " /proc/self/mountinfo`)})
+	if err != nil || code != 0 {
+		t.Fatalf("run: code %d, err %v\n%s", code, err, out)
+	}
+	_, super, ok := strings.Cut(out, " - overlay overlay ")
+	if !ok {
+		t.Fatalf("the container's root is not an overlay:\n%s", out)
+	}
+	// Linux 6.4 and later show it as fsync=volatile.
+	opts := strings.Split(strings.TrimSpace(super), ",")
+	if !slices.Contains(opts, "volatile") && !slices.Contains(opts, "fsync=volatile") {
+		t.Errorf("the root overlay is not volatile: %s", super)
 	}
 }
 
