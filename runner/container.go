@@ -181,13 +181,23 @@ func (l layout) list() ([]*Container, error) {
 // renames it into place, so that a crash leaves the old file or the new one,
 // never half of either.
 func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	return replaceFile(path, data, perm, true)
+}
+
+// replaceFile is writeFileAtomic with the sync optional: a reader sees the
+// old file or the new one, but after a crash the new one may be empty. It
+// is for files that a crash makes stale anyway.
+func replaceFile(path string, data []byte, perm os.FileMode, sync bool) error {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return err
 	}
 	tmp := f.Name()
 	_, werr := f.Write(data)
-	serr := f.Sync()
+	var serr error
+	if sync {
+		serr = f.Sync()
+	}
 	cerr := f.Close()
 	if err := errors.Join(werr, serr, cerr, os.Chmod(tmp, perm)); err != nil {
 		os.Remove(tmp)

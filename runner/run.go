@@ -80,6 +80,9 @@ type prepared struct {
 	// pending are records of the start not yet written: they are written
 	// with runtime.invoked, before the runtime runs.
 	pending []audit.Event
+	// saved waits for the container's record to be written; the runtime
+	// runs only once it returned nil.
+	saved func() error
 	// watchdog, when set, is started with the runtime process and returns
 	// a function that stops it.
 	watchdog func(runc *os.Process, c *Container) (stop func())
@@ -273,7 +276,9 @@ func (r *Runner) prepare(ctx context.Context, o RunOptions) (p *prepared, err er
 	if err != nil {
 		return nil, err
 	}
-	if err := writeFileAtomic(filepath.Join(l.bundle(id), "config.json"), specJSON, 0o600); err != nil {
+	// Not synced: runc reads it now, and secrun only for a running
+	// container, which a crash ends.
+	if err := replaceFile(filepath.Join(l.bundle(id), "config.json"), specJSON, 0o600, false); err != nil {
 		return nil, fmt.Errorf("writing bundle: %w", err)
 	}
 	sum := sha256.Sum256(specJSON)
@@ -295,10 +300,15 @@ func (r *Runner) prepare(ctx context.Context, o RunOptions) (p *prepared, err er
 
 	c := &Container{ID: id, Name: o.Name, Image: img.Name, ImageDigest: img.Digest.String(), Args: plan.Spec.Process.Args,
 		Created: time.Now().UTC(), IDs: ids, Remove: o.Remove, Detached: o.Detach, Status: "created", Cgroups: cg, Request: plan.Request}
-	if err := l.save(c); err != nil {
-		return nil, err
-	}
-	p = &prepared{c: c, plan: plan, image: img, undo: cleanup, pending: pending}
+	// The record is written and synced while the audit trail's write goes
+	// on (runForeground, startDetached): both wait for the same journal
+	// commit. Nothing runs before saved says it is on disk, and undo waits
+	// for it, so the clean-up never races the write.
+	saveErr := make(chan error, 1)
+	go func() { saveErr <- l.save(c) }()
+	saved := sync.OnceValue(func() error { return <-saveErr })
+	p = &prepared{c: c, plan: plan, image: img, pending: pending, saved: saved,
+		undo: func() error { saved(); return cleanup() }}
 	pending = nil
 	return p, nil
 }
@@ -574,8 +584,9 @@ func (r *Runner) runForeground(ctx context.Context, p *prepared, stdio RunIO) (c
 	}
 
 	invDone := r.phase("invoke record")
-	if err := r.record(ctx, append(p.pending, audit.Event{Kind: "runtime.invoked", Outcome: "success", Container: ctr, Image: imgRef,
-		Fields: map[string]any{"runtime.command": "run"}})...); err != nil {
+	recErr := r.record(ctx, append(p.pending, audit.Event{Kind: "runtime.invoked", Outcome: "success", Container: ctr, Image: imgRef,
+		Fields: map[string]any{"runtime.command": "run"}})...)
+	if err := errors.Join(recErr, p.saved()); err != nil {
 		invDone()
 		return finish(ExitSecrun, err)
 	}
@@ -764,6 +775,9 @@ func (r *Runner) startDetached(ctx context.Context, p *prepared, stdio RunIO) er
 		return fail(err)
 	}
 	p.pending = nil
+	if err := p.saved(); err != nil {
+		return fail(err)
+	}
 	if err := r.Runtime.Create(ctx, c.ID, l.bundle(c.ID), l.pidFile(c.ID), l.runcLog(c.ID), RunIO{Stdout: out, Stderr: out}); err != nil {
 		var re *RuntimeError
 		if errors.As(err, &re) && re.NotFound() {
