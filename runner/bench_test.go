@@ -56,7 +56,7 @@ func BenchmarkRunVsRunc(b *testing.B) {
 		exec.Command(secrun, "--root", root, "--runtime", runc, "rm", "-f", id).Run()
 	})
 	bundle := b.TempDir()
-	data, err := os.ReadFile(filepath.Join(root, "containers", id, "config.json"))
+	data, err := os.ReadFile(filepath.Join(root, "containers", id, "bundle", "config.json"))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func BenchmarkRunVsRunc(b *testing.B) {
 	if spec.Linux.Seccomp == nil {
 		b.Fatal("the container has no seccomp filter")
 	}
-	spec.Root.Path = filepath.Join(root, "containers", id, "rootfs")
+	spec.Root.Path = filepath.Join(root, "containers", id, "bundle", "rootfs")
 	spec.Process.Args = []string{"true"}
 	spec.Linux.CgroupsPath = "/secrun-bench/runc"
 	data, _ = json.Marshal(&spec)

@@ -43,22 +43,33 @@ type Container struct {
 // layout names the files of one host's secrun state under Root.
 type layout struct{ Root string }
 
-func (l layout) containers() string          { return filepath.Join(l.Root, "containers") }
-func (l layout) dir(id string) string        { return filepath.Join(l.containers(), id) }
-func (l layout) record(id string) string     { return filepath.Join(l.dir(id), "container.json") }
-func (l layout) bundle(id string) string     { return l.dir(id) }
-func (l layout) rootfs(id string) string     { return filepath.Join(l.dir(id), "rootfs") }
-func (l layout) fs(id string) string         { return filepath.Join(l.dir(id), "fs") }
-func (l layout) runcLog(id string) string    { return filepath.Join(l.dir(id), "runc.log") }
-func (l layout) pidFile(id string) string    { return filepath.Join(l.dir(id), "pid") }
-func (l layout) outputLog(id string) string  { return filepath.Join(l.dir(id), "output.log") }
+// A container's directory holds what outlives a crash: its record and,
+// detached, its output. What runc needs while it runs (the spec, the rootfs
+// mount point and overlay layers, runc's log and pid file) is in bundle/,
+// a small tmpfs of its own when the root filesystem is read-only
+// (mountBundle).
+func (l layout) containers() string         { return filepath.Join(l.Root, "containers") }
+func (l layout) dir(id string) string       { return filepath.Join(l.containers(), id) }
+func (l layout) record(id string) string    { return filepath.Join(l.dir(id), "container.json") }
+func (l layout) outputLog(id string) string { return filepath.Join(l.dir(id), "output.log") }
+func (l layout) bundle(id string) string    { return filepath.Join(l.dir(id), "bundle") }
+func (l layout) rootfs(id string) string    { return filepath.Join(l.bundle(id), "rootfs") }
+func (l layout) fs(id string) string        { return filepath.Join(l.bundle(id), "fs") }
+func (l layout) runcLog(id string) string   { return filepath.Join(l.bundle(id), "runc.log") }
+func (l layout) pidFile(id string) string   { return filepath.Join(l.bundle(id), "pid") }
+
+// unmount drops what is mounted for container id once it has exited: the
+// rootfs, then the bundle's tmpfs. The record and the output log stay.
+func (l layout) unmount(id string) error {
+	return errors.Join(unmountRootfs(l.fs(id), l.rootfs(id)), unmountBundle(l.bundle(id)))
+}
+
 func (l layout) runcRoot() string            { return filepath.Join(l.Root, "runc") }
 func (l layout) names() string               { return filepath.Join(l.Root, "names") }
 func (l layout) nameFile(name string) string { return filepath.Join(l.names(), name) }
 func (l layout) userns() usernsAllocator {
 	return usernsAllocator{dir: filepath.Join(l.Root, "userns")}
 }
-func (l layout) specOriginal(id string) string { return filepath.Join(l.dir(id), "config.json") }
 
 func newID() (string, error) {
 	b := make([]byte, 32)

@@ -135,7 +135,7 @@ func (r *Runner) reapDetached(ctx context.Context, c *Container) error {
 	if err := r.Runtime.Delete(ctx, c.ID, true); err != nil && !strings.Contains(err.Error(), "does not exist") {
 		return err
 	}
-	if err := unmountRootfs(l.fs(c.ID), l.rootfs(c.ID)); err != nil {
+	if err := l.unmount(c.ID); err != nil {
 		return err
 	}
 	c.Status, c.Pid = "exited", 0
@@ -169,7 +169,7 @@ func (r *Runner) Remove(ctx context.Context, ref string, force bool) error {
 	if err := r.Runtime.Delete(ctx, c.ID, true); err != nil && !strings.Contains(err.Error(), "does not exist") {
 		errs = append(errs, err)
 	}
-	errs = append(errs, unmountRootfs(l.fs(c.ID), l.rootfs(c.ID)))
+	errs = append(errs, l.unmount(c.ID))
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("removing %s: %w", short(c.ID), err)
 	}

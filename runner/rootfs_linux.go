@@ -111,3 +111,29 @@ func unmountRootfs(dir, target string) error {
 	}
 	return errors.Join(errs...)
 }
+
+// mountBundle puts a container's bundle directory on a tmpfs of its own:
+// the spec, the rootfs mount point, the overlay's upper and work layers,
+// runc's log and pid file. With a read-only root filesystem the upper layer
+// only ever holds the mount points runc makes, so 16 MiB is plenty; the
+// container can write nothing there. Creating and removing those dozen
+// entries on the state directory's filesystem cost 2-3 ms per container in
+// journal updates; unmounting the tmpfs drops them at once.
+func mountBundle(dir string) error {
+	if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0711,size=16m,nr_inodes=4096"); err != nil {
+		return fmt.Errorf("bundle: mounting a tmpfs at %s: %w", dir, err)
+	}
+	return nil
+}
+
+// unmountBundle undoes mountBundle; it is safe to call when nothing is
+// mounted there (a writable root filesystem's bundle, a rebooted host).
+func unmountBundle(dir string) error {
+	if runningRootless() {
+		return nil
+	}
+	if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("unmounting %s: %w", dir, err)
+	}
+	return nil
+}

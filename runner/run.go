@@ -255,6 +255,15 @@ func (r *Runner) prepare(ctx context.Context, o RunOptions) (p *prepared, err er
 		return nil, err
 	}
 	undo = append(undo, func() error { return os.RemoveAll(l.dir(id)) })
+	if err := os.Mkdir(l.bundle(id), 0o711); err != nil {
+		return nil, err
+	}
+	if rl == nil && plan.Spec.Root.Readonly {
+		if err := mountBundle(l.bundle(id)); err != nil {
+			return nil, err
+		}
+		undo = append(undo, func() error { return unmountBundle(l.bundle(id)) })
+	}
 	// The decided spec, with its seccomp filter handed to secrun-init when
 	// it can load it: runc then does not compile the profile again on
 	// every start. Rootless, runc keeps it.
@@ -560,7 +569,7 @@ func (r *Runner) runForeground(ctx context.Context, p *prepared, stdio RunIO) (c
 			}
 		} else {
 			recErr = r.record(context.WithoutCancel(ctx), exited)
-			if unErr := unmountRootfs(l.fs(c.ID), l.rootfs(c.ID)); unErr != nil {
+			if unErr := l.unmount(c.ID); unErr != nil {
 				r.warnf("%v", unErr)
 			}
 		}

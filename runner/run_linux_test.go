@@ -292,6 +292,12 @@ func TestDetachedLifecycle(t *testing.T) {
 	if len(list) != 1 || list[0].Live != "exited" {
 		t.Fatalf("after stop: %+v", list)
 	}
+	// An exited container keeps its record, not its mounts.
+	for _, l := range leftovers(t, e.root) {
+		if strings.HasPrefix(l, "mount: ") {
+			t.Errorf("still mounted after stop: %s", l)
+		}
+	}
 	if err := e.r.Remove(ctx, id[:12], false); err != nil {
 		t.Fatal(err)
 	}

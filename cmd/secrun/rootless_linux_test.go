@@ -484,7 +484,7 @@ func TestRootlessRun(t *testing.T) {
 					t.Fatalf("detached run: exit %d\n%s%s", code, out, stderr)
 				}
 				id := strings.TrimSpace(out)
-				pidData, err := os.ReadFile(filepath.Join(u.root(), "containers", id, "pid"))
+				pidData, err := os.ReadFile(filepath.Join(u.root(), "containers", id, "bundle", "pid"))
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -31,7 +31,7 @@ func TestSeccompLoadedBySecrunInit(t *testing.T) {
 	id := strings.TrimSpace(out)
 	t.Cleanup(func() { c.run("rm", "-f", id) })
 
-	data, err := os.ReadFile(filepath.Join(c.root, "containers", id, "config.json"))
+	data, err := os.ReadFile(filepath.Join(c.root, "containers", id, "bundle", "config.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
