@@ -47,7 +47,8 @@ type layout struct{ Root string }
 // detached, its output. What runc needs while it runs (the spec, the rootfs
 // mount point and overlay layers, runc's log and pid file) is in bundle/,
 // a small tmpfs of its own when the root filesystem is read-only
-// (mountBundle).
+// (mountBundle). A foreground --rm container with a read-only root has its
+// whole directory on the tmpfs.
 func (l layout) containers() string         { return filepath.Join(l.Root, "containers") }
 func (l layout) dir(id string) string       { return filepath.Join(l.containers(), id) }
 func (l layout) record(id string) string    { return filepath.Join(l.dir(id), "container.json") }
@@ -59,9 +60,11 @@ func (l layout) runcLog(id string) string   { return filepath.Join(l.bundle(id),
 func (l layout) pidFile(id string) string   { return filepath.Join(l.bundle(id), "pid") }
 
 // unmount drops what is mounted for container id once it has exited: the
-// rootfs, then the bundle's tmpfs. The record and the output log stay.
+// rootfs, then the bundle's tmpfs. The record and the output log stay,
+// unless the container's whole directory is a tmpfs (a foreground --rm
+// container's), which goes too.
 func (l layout) unmount(id string) error {
-	return errors.Join(unmountRootfs(l.fs(id), l.rootfs(id)), unmountBundle(l.bundle(id)))
+	return errors.Join(unmountRootfs(l.fs(id), l.rootfs(id)), unmountBundle(l.bundle(id)), unmountBundle(l.dir(id)))
 }
 
 func (l layout) runcRoot() string            { return filepath.Join(l.Root, "runc") }

@@ -255,14 +255,31 @@ func (r *Runner) prepare(ctx context.Context, o RunOptions) (p *prepared, err er
 		return nil, err
 	}
 	undo = append(undo, func() error { return os.RemoveAll(l.dir(id)) })
+	// With a read-only root filesystem, what runc needs while the
+	// container runs is on a tmpfs (mountBundle). A foreground --rm
+	// container's record goes there too: nothing of it outlives the run.
+	tmpfsAt := ""
+	switch {
+	case rl != nil || !plan.Spec.Root.Readonly:
+	case o.Remove && !o.Detach:
+		tmpfsAt = l.dir(id)
+	default:
+		tmpfsAt = l.bundle(id)
+	}
+	if tmpfsAt == l.dir(id) {
+		if err := mountBundle(tmpfsAt); err != nil {
+			return nil, err
+		}
+		undo = append(undo, func() error { return unmountBundle(tmpfsAt) })
+	}
 	if err := os.Mkdir(l.bundle(id), 0o711); err != nil {
 		return nil, err
 	}
-	if rl == nil && plan.Spec.Root.Readonly {
-		if err := mountBundle(l.bundle(id)); err != nil {
+	if tmpfsAt == l.bundle(id) {
+		if err := mountBundle(tmpfsAt); err != nil {
 			return nil, err
 		}
-		undo = append(undo, func() error { return unmountBundle(l.bundle(id)) })
+		undo = append(undo, func() error { return unmountBundle(tmpfsAt) })
 	}
 	// The decided spec, with its seccomp filter handed to secrun-init when
 	// it can load it: runc then does not compile the profile again on
