@@ -124,29 +124,52 @@ func (g *globals) verifier() (verify.Verifier, error) {
 
 // runner assembles the pipeline. Everything expensive (policy compilation,
 // trust keys) is prepared here once.
+//
+// The audit trail, whose opening reads and checks its last record, opens
+// while the store, the policy and the trust configuration load. An error
+// of theirs still comes first, and the trail is closed before it is
+// returned: a hand-off to the engine must not leave a write in flight.
 func (g *globals) runner(cmd *cobra.Command) (*runner.Runner, func(), error) {
+	type opened struct {
+		trail *audit.Trail
+		err   error
+	}
+	trailc := make(chan opened, 1)
+	go func() {
+		t, err := g.openTrail()
+		trailc <- opened{t, err}
+	}()
+	fail := func(err error) (*runner.Runner, func(), error) {
+		if o := <-trailc; o.trail != nil {
+			if cerr := o.trail.Close(); cerr != nil {
+				fmt.Fprintf(cmd.ErrOrStderr(), "secrun: closing audit trail: %v\n", cerr)
+			}
+		}
+		return nil, nil, err
+	}
 	st, err := g.store()
 	if err != nil {
-		return nil, nil, err
+		return fail(err)
 	}
 	t0 := time.Now()
 	eng, err := g.loadPolicy(cmd, policy.WithDecisionCache(filepath.Join(g.root, "decisions")))
 	if err != nil {
-		return nil, nil, err
+		return fail(err)
 	}
 	loaded := time.Since(t0)
 	v, err := g.verifier()
 	if err != nil {
-		return nil, nil, &runner.Error{Code: runner.ExitDenied, Err: err}
+		return fail(&runner.Error{Code: runner.ExitDenied, Err: err})
 	}
 	rt, err := runner.FindRuntime(g.runtime)
 	if err != nil {
-		return nil, nil, err
+		return fail(err)
 	}
-	trail, err := g.openTrail()
-	if err != nil {
-		return nil, nil, err
+	o := <-trailc
+	if o.err != nil {
+		return nil, nil, o.err
 	}
+	trail := o.trail
 	r := &runner.Runner{
 		Root:     g.root,
 		Store:    st,
