@@ -16,7 +16,7 @@ import (
 // read-only lower layer of an overlay whose upper layer belongs to this
 // container alone. runc creates missing mount points in the upper layer; the
 // image cache is never written.
-func mountRootfs(image, dir, target string, ns *usernsFD) error {
+func mountRootfs(image, dir, target string, ns *usernsFD, top string) error {
 	lower := filepath.Join(dir, "lower")
 	if err := os.MkdirAll(lower, 0o700); err != nil {
 		return fmt.Errorf("rootfs: %w", err)
@@ -24,7 +24,7 @@ func mountRootfs(image, dir, target string, ns *usernsFD) error {
 	if err := idmapClone(image, lower, ns); err != nil {
 		return err
 	}
-	err := overlay(lower, dir, target, ns.ids.HostID)
+	err := overlay(lowers(top, lower), dir, target, ns.ids.HostID)
 	// The overlay holds its own reference to the lower layer, so the
 	// idmapped clone's mount point is detached either way.
 	if derr := unix.Unmount(lower, unix.MNT_DETACH); derr != nil && err == nil {
@@ -35,8 +35,16 @@ func mountRootfs(image, dir, target string, ns *usernsFD) error {
 
 // mountOverlay is mountRootfs without id shifting, for containers that share
 // the host's user namespace.
-func mountOverlay(image, dir, target string) error {
-	return overlay(image, dir, target, 0)
+func mountOverlay(image, dir, target, top string) error {
+	return overlay(lowers(top, image), dir, target, 0)
+}
+
+// lowers is overlayfs's lowerdir value: top (if any) over lower.
+func lowers(top, lower string) string {
+	if top == "" {
+		return lower
+	}
+	return top + ":" + lower
 }
 
 func overlay(lower, dir, target string, rootID uint32) error {

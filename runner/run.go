@@ -291,9 +291,11 @@ func (r *Runner) prepare(ctx context.Context, o RunOptions) (p *prepared, err er
 	// every start. Rootless, runc keeps it.
 	runSpec := plan.Spec
 	created := map[string]any{"lsm.warnings": warnings}
+	var initLayer string
 	if rl == nil {
 		done = r.phase("seccomp")
-		s, fields, err := r.seccompByInit(plan.Spec)
+		s, fields, layer, err := r.seccompByInit(plan.Spec)
+		initLayer = layer
 		done()
 		if err != nil {
 			return nil, err
@@ -322,7 +324,7 @@ func (r *Runner) prepare(ctx context.Context, o RunOptions) (p *prepared, err er
 	if rl == nil {
 		undo = append(undo, func() error { return unmountRootfs(l.fs(id), l.rootfs(id)) })
 		done = r.phase("mount")
-		err = mountRootfsFor(rootfs, l.fs(id), l.rootfs(id), ns)
+		err = mountRootfsFor(rootfs, l.fs(id), l.rootfs(id), ns, initLayer)
 		done()
 		if err != nil {
 			return nil, err
@@ -345,12 +347,13 @@ func (r *Runner) prepare(ctx context.Context, o RunOptions) (p *prepared, err er
 }
 
 // mountRootfsFor builds the rootfs; with the host user namespace there is
-// nothing to shift and the overlay's lower layer is the image itself.
-func mountRootfsFor(image, dir, target string, ns *usernsFD) error {
+// nothing to shift and the overlay's lower layer is the image itself. top,
+// when set, is a layer over the image's (seccompByInit's).
+func mountRootfsFor(image, dir, target string, ns *usernsFD, top string) error {
 	if ns == nil || ns.ids.HostID == 0 {
-		return mountOverlay(image, dir, target)
+		return mountOverlay(image, dir, target, top)
 	}
-	return mountRootfs(image, dir, target, ns)
+	return mountRootfs(image, dir, target, ns, top)
 }
 
 func configMap(img *image.Image) map[string]any {

@@ -45,6 +45,15 @@ func TestSeccompLoadedBySecrunInit(t *testing.T) {
 	if err := profiles.DeclaredSeccomp(&spec); err != nil || spec.Linux.Seccomp == nil || spec.Linux.Seccomp.DefaultAction != specs.ActErrno {
 		t.Fatalf("declared profile: %v", err)
 	}
+	// secrun-init and the program come in a layer of the rootfs overlay:
+	// runc mounts nothing for them, and the container cannot change them.
+	if i := slices.IndexFunc(spec.Mounts, func(m specs.Mount) bool { return strings.HasPrefix(m.Destination, "/.secrun") }); i >= 0 {
+		t.Errorf("runc's spec mounts %s", spec.Mounts[i].Destination)
+	}
+	code, out, stderr = c.run("--policy", allow, "exec", id, "sh", "-c", "echo x >> /.secrun/seccomp.bpf")
+	if code == 0 || !strings.Contains(stderr, "Read-only file system") && !strings.Contains(stderr, "Permission denied") {
+		t.Errorf("writing the filter's program in the container: exit %d: %s%s", code, out, stderr)
+	}
 
 	mode2 := regexp.MustCompile(`(?m)^Seccomp:\s+2$`)
 	for name, args := range map[string][]string{
