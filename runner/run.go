@@ -264,27 +264,30 @@ func (r *Runner) prepare(ctx context.Context, o RunOptions) (p *prepared, err er
 	// container runs is on a tmpfs (mountBundle). A foreground --rm
 	// container's record goes there too: nothing of it outlives the run.
 	tmpfsAt := ""
-	switch {
-	case rl != nil || !plan.Spec.Root.Readonly:
-	case o.Remove && !o.Detach:
-		tmpfsAt = l.dir(id)
-	default:
+	if rl == nil && plan.Spec.Root.Readonly {
 		tmpfsAt = l.bundle(id)
-	}
-	if tmpfsAt == l.dir(id) {
-		if err := mountBundle(tmpfsAt); err != nil {
-			return nil, err
+		if o.Remove && !o.Detach {
+			tmpfsAt = l.dir(id)
 		}
-		undo = append(undo, func() error { return unmountBundle(tmpfsAt) })
+	}
+	mountTmpfs := func(dir string) error {
+		if dir != tmpfsAt {
+			return nil
+		}
+		if err := mountBundle(dir); err != nil {
+			return err
+		}
+		undo = append(undo, func() error { return unmountBundle(dir) })
+		return nil
+	}
+	if err := mountTmpfs(l.dir(id)); err != nil {
+		return nil, err
 	}
 	if err := os.Mkdir(l.bundle(id), 0o711); err != nil {
 		return nil, err
 	}
-	if tmpfsAt == l.bundle(id) {
-		if err := mountBundle(tmpfsAt); err != nil {
-			return nil, err
-		}
-		undo = append(undo, func() error { return unmountBundle(tmpfsAt) })
+	if err := mountTmpfs(l.bundle(id)); err != nil {
+		return nil, err
 	}
 	// The decided spec, with its seccomp filter handed to secrun-init when
 	// it can load it: runc then does not compile the profile again on
