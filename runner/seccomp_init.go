@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -13,6 +14,8 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -169,7 +172,43 @@ func (r *Runner) initLayer(init, bpf, bpfSum string) (string, error) {
 		}
 		return "", err
 	}
+	// A new layer means a new secrun-init build or profile: the layers of
+	// old ones would pile up (each holds a copy of secrun-init).
+	pruneInitLayers(parent, dir, time.Now().Add(-initLayerGrace))
 	return dir, nil
+}
+
+// mountinfoEscape writes a path as /proc/self/mountinfo does, in mount
+// points and in overlayfs's lowerdir option.
+var mountinfoEscape = strings.NewReplacer(`\\`, `\134`, " ", `\040`, "\t", `\011`, "\n", `\012`, ",", `\054`)
+
+// initLayerGrace is how long an unused layer is kept: a secrun that found
+// it in the cache a moment ago may be about to mount it.
+const initLayerGrace = time.Hour
+
+// pruneInitLayers removes the layers (and abandoned temporary directories)
+// under parent other than keep that were last changed before cutoff and
+// that no mounted overlay on this host uses (/proc/self/mountinfo). It is
+// best effort: what it cannot check or remove stays.
+func pruneInitLayers(parent, keep string, cutoff time.Time) {
+	mi, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return
+	}
+	entries, err := os.ReadDir(parent)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		dir := filepath.Join(parent, e.Name())
+		if dir == keep || bytes.Contains(mi, []byte(mountinfoEscape.Replace(dir))) {
+			continue
+		}
+		if info, err := e.Info(); err != nil || !info.ModTime().Before(cutoff) {
+			continue
+		}
+		os.RemoveAll(dir)
+	}
 }
 
 func copyFileSynced(src, dst string, perm os.FileMode) error {
