@@ -98,13 +98,19 @@ func (l layout) reserveName(name, id string) error {
 	}
 	f, err := os.OpenFile(l.nameFile(name), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("the name %q is already in use by another container: remove it with 'secrun rm %s' or choose another --name", name, name)
+		return nameInUseError(name)
 	}
 	if err != nil {
 		return err
 	}
 	_, werr := f.WriteString(id)
 	return errors.Join(werr, f.Close())
+}
+
+type nameInUseError string
+
+func (e nameInUseError) Error() string {
+	return fmt.Sprintf("the name %q is already in use by another container: remove it with 'secrun rm %s' or choose another --name", string(e), string(e))
 }
 
 func (l layout) releaseName(name string) error {
@@ -167,28 +173,30 @@ func (l layout) find(ref string) (*Container, error) {
 	}
 }
 
-func (l layout) list() ([]*Container, error) {
+// list returns the containers with a record, newest first, and the ids of
+// directories without one: being created or removed right now, or left by
+// a host restart (stale_linux.go).
+func (l layout) list() (out []*Container, unrecorded []string, err error) {
 	entries, err := os.ReadDir(l.containers())
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+		return nil, nil, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var out []*Container
 	for _, e := range entries {
 		c, err := l.load(e.Name())
 		if errors.Is(err, fs.ErrNotExist) {
-			// Being created or removed right now.
+			unrecorded = append(unrecorded, e.Name())
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		out = append(out, c)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
-	return out, nil
+	return out, unrecorded, nil
 }
 
 // writeFileAtomic writes data to a temporary file beside path, syncs it and

@@ -32,8 +32,11 @@ type Listed struct {
 // List returns every container secrun knows, newest first, with the
 // runtime's live status.
 func (r *Runner) List(ctx context.Context) ([]Listed, error) {
-	cs, err := r.layout().list()
+	cs, unrecorded, err := r.layout().list()
 	if err != nil {
+		return nil, err
+	}
+	if err := r.reclaimStale(ctx, unrecorded); err != nil {
 		return nil, err
 	}
 	out := make([]Listed, 0, len(cs))
@@ -348,7 +351,7 @@ func (r *Runner) RemoveImage(ref string) error {
 	if err != nil {
 		return err
 	}
-	cs, err := r.layout().list()
+	cs, _, err := r.layout().list()
 	if err != nil {
 		return err
 	}

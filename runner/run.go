@@ -172,7 +172,7 @@ func (r *Runner) prepare(ctx context.Context, o RunOptions) (p *prepared, err er
 	}
 
 	if o.Name != "" {
-		if err := l.reserveName(o.Name, id); err != nil {
+		if err := r.claimName(ctx, o.Name, id); err != nil {
 			return nil, err
 		}
 		undo = append(undo, func() error { return l.releaseName(o.Name) })

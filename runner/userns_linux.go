@@ -69,6 +69,29 @@ func (a usernsAllocator) release(r IDRange) error {
 	return err
 }
 
+// releaseOwner releases the blocks allocated to owner.
+func (a usernsAllocator) releaseOwner(owner string) error {
+	entries, err := os.ReadDir(a.dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("user namespace allocator: %w", err)
+	}
+	var errs []error
+	for _, e := range entries {
+		p := filepath.Join(a.dir, e.Name())
+		data, err := os.ReadFile(p)
+		if err == nil && string(data) == owner {
+			err = os.Remove(p)
+		}
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("user namespace allocator: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // usernsFD is a user namespace with a container's mapping, being opened
 // ahead of its use, while the plan, the policy decision and its audit write
 // go on: with cgo that takes a clone (a fraction of a millisecond), without
