@@ -42,6 +42,9 @@ const containerdNameAnnotation = "io.containerd.image.name"
 type source struct {
 	img   v1.Image
 	index v1.Hash // zero unless img was selected from an index
+	// indexRaw is that index's manifest, kept so that a signature on the
+	// index can later be shown to cover img (Store.IndexManifest).
+	indexRaw []byte
 	// sigs holds cosign signature images keyed by the digest they sign.
 	sigs    map[v1.Hash]v1.Image
 	cleanup func()
@@ -99,6 +102,9 @@ func (s *Store) importLocked(ctx context.Context, r reference, plat v1.Platform)
 	}
 	d.Annotations = map[string]string{}
 	if src.index != (v1.Hash{}) {
+		if err := s.writeBytes(ctx, src.index, src.indexRaw); err != nil {
+			return v1.Descriptor{}, fmt.Errorf("image %q: its image index: %w", r.name, err)
+		}
 		d.Annotations[AnnotationIndexDigest] = src.index.String()
 	}
 	if cfg, err := src.img.ConfigFile(); err == nil && cfg.OS != "" {
@@ -238,6 +244,9 @@ func ociLayoutSource(ctx context.Context, dir, tag string, plat v1.Platform, kin
 		}
 		cm, err := child.IndexManifest()
 		if err != nil {
+			return nil, fmt.Errorf("%s %q: index %s: %w", kind, dir, chosen.Digest, err)
+		}
+		if src.indexRaw, err = child.RawManifest(); err != nil {
 			return nil, fmt.Errorf("%s %q: index %s: %w", kind, dir, chosen.Digest, err)
 		}
 		pd, err := pickPlatform(cm, plat)
@@ -501,7 +510,7 @@ func registrySource(ctx context.Context, ref name.Reference, plat v1.Platform) (
 		if src.img, err = remote.Image(ref.Context().Digest(pd.Digest.String()), opts...); err != nil {
 			return nil, fmt.Errorf("image %q: fetching %s: %w", ref.Name(), pd.Digest, err)
 		}
-		src.index = desc.Digest
+		src.index, src.indexRaw = desc.Digest, desc.Manifest
 	case desc.MediaType.IsImage():
 		// The manifest was fetched once above; layers are fetched by digest.
 		if src.img, err = desc.Image(); err != nil {

@@ -363,6 +363,26 @@ func (s *Store) load(d v1.Descriptor) (*Image, error) {
 	return img, nil
 }
 
+// IndexManifest returns the manifest of the image index img was selected
+// from, checked against img.IndexDigest, and whether the store holds it:
+// images imported before secrun kept index manifests have only the digest.
+func (s *Store) IndexManifest(img *Image) ([]byte, bool, error) {
+	if img.IndexDigest == (v1.Hash{}) {
+		return nil, false, nil
+	}
+	if err := checkHash(img.IndexDigest); err != nil {
+		return nil, false, err
+	}
+	if _, err := os.Lstat(s.blobPath(img.IndexDigest)); errors.Is(err, fs.ErrNotExist) {
+		return nil, false, nil
+	}
+	raw, err := s.readBlob(img.IndexDigest, -1, maxManifestSize)
+	if err != nil {
+		return nil, false, fmt.Errorf("image %q: its image index: %w", img.Name, err)
+	}
+	return raw, true, nil
+}
+
 // Remove removes the image ref names (a name removes that name; a digest
 // removes every name of that digest), then deletes blobs, signatures and
 // cached root filesystems no longer referenced.
@@ -409,12 +429,14 @@ func (s *Store) collect() error {
 // is under way.
 func (s *Store) collectLocked() error {
 	imageDigests := map[string]bool{}
+	var indexes []string
 	err := s.updateIndex(func(idx *v1.IndexManifest) error {
 		for _, m := range idx.Manifests {
 			if isImageEntry(m) {
 				imageDigests[m.Digest.String()] = true
 				if ix := m.Annotations[AnnotationIndexDigest]; ix != "" {
 					imageDigests[ix] = true
+					indexes = append(indexes, ix)
 				}
 			}
 		}
@@ -438,6 +460,14 @@ func (s *Store) collectLocked() error {
 	keep := map[string]bool{}
 	for _, m := range idx.Manifests {
 		s.markReachable(m.Digest, keep, 0)
+	}
+	// An image index is kept with the images selected from it, not what
+	// else it names: a blob it lists is kept only when stored for its own
+	// sake.
+	for _, ix := range indexes {
+		if h, err := v1.NewHash(ix); err == nil {
+			keep[h.Hex] = true
+		}
 	}
 	blobDir := filepath.Join(s.images, "blobs", "sha256")
 	entries, err := os.ReadDir(blobDir)

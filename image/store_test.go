@@ -2,6 +2,7 @@ package image_test
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -730,6 +731,19 @@ func TestImportPlatformFromIndex(t *testing.T) {
 	}
 	if _, err := s.Signature(idxDigest); err != nil {
 		t.Errorf("index signature: %v", err)
+	}
+	// The index manifest is kept, so that its signature can be shown to
+	// cover the image; a copy that no longer hashes to it is an error.
+	raw, ok, err := s.IndexManifest(got)
+	if err != nil || !ok {
+		t.Fatalf("index manifest: ok=%v err=%v", ok, err)
+	}
+	if h, _, _ := v1.SHA256(bytes.NewReader(raw)); h != idxDigest {
+		t.Errorf("stored index manifest hashes to %s, want %s", h, idxDigest)
+	}
+	corrupt(t, filepath.Join(s.Root(), "images", "blobs", "sha256", idxDigest.Hex))
+	if _, _, err := s.IndexManifest(got); err == nil || !strings.Contains(err.Error(), idxDigest.String()) {
+		t.Errorf("a corrupted index manifest was read back: %v", err)
 	}
 	_, err = s.Import(ctx, host+"/multi:v1", image.ImportOptions{Platform: "linux/s390x"})
 	want := fmt.Sprintf("image %q: no image for platform linux/s390x in the image index (it has: linux/arm64, linux/amd64); choose one with the platform option", host+"/multi:v1")

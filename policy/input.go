@@ -81,7 +81,10 @@ type SignatureInfo struct {
 	Verified bool     `json:"verified"`
 	Signers  []string `json:"signers"`
 	Digest   string   `json:"digest,omitempty"`
-	Error    string   `json:"error,omitempty"`
+	// Index is the image index whose signature covers Digest, when the
+	// signature is on the index (a multi-platform image) and not on Digest.
+	Index string `json:"index,omitempty"`
+	Error string `json:"error,omitempty"`
 }
 
 // HostInfo is what secrun found true of the host, not what was asked for.

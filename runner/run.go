@@ -161,8 +161,11 @@ func (r *Runner) prepare(ctx context.Context, o RunOptions) (p *prepared, err er
 	if !sig.Verified {
 		sigOutcome = "failure"
 	}
-	pending = append(pending, audit.Event{Kind: "signature.verdict", Outcome: sigOutcome, Reason: sig.Error, Container: ctr, Image: imgRef,
-		Fields: map[string]any{"signature.verified": sig.Verified, "signature.signers": sig.Signers}})
+	sigFields := map[string]any{"signature.verified": sig.Verified, "signature.signers": sig.Signers}
+	if sig.Index != "" {
+		sigFields["signature.index"] = sig.Index
+	}
+	pending = append(pending, audit.Event{Kind: "signature.verdict", Outcome: sigOutcome, Reason: sig.Error, Container: ctr, Image: imgRef, Fields: sigFields})
 
 	done = r.phase("rootfs")
 	rootfs, err := r.Store.Rootfs(ctx, img, unpackOptions())
@@ -452,7 +455,11 @@ func (r *Runner) verify(ctx context.Context, img *image.Image) (policy.Signature
 		return policy.SignatureInfo{Signers: []string{}, Digest: img.Digest.String(),
 			Error: "no trust configuration: pass --trust FILE or set SECRUN_TRUST to check signatures"}, nil
 	}
-	v, err := r.Verifier.Verify(ctx, verify.Subject{Ref: img.Name, Digest: img.Digest, Signatures: r.Store})
+	subject, err := verify.StoredSubject(r.Store, img)
+	var v verify.Verdict
+	if err == nil {
+		v, err = r.Verifier.Verify(ctx, subject)
+	}
 	if err != nil {
 		return policy.SignatureInfo{}, &Error{Code: ExitDenied, Err: fmt.Errorf("signature of %s could not be checked: %w", img.Name, err)}
 	}

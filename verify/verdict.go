@@ -6,6 +6,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/secrun/secrun/image"
 	"github.com/secrun/secrun/policy"
 )
 
@@ -25,10 +26,22 @@ type Subject struct {
 	// rule; it is never resolved again.
 	Ref string
 	// Digest is the manifest digest that was resolved once and will be
-	// unpacked. Only this digest is verified.
+	// unpacked. A signature must cover this digest: its own, or, when
+	// Index is set, the index's.
 	Digest v1.Hash
 	// Signatures reads the cosign signature image stored for a digest.
 	Signatures SignatureSource
+	// Index is the multi-platform image index Digest was selected from, if
+	// any. `cosign sign` of a multi-platform tag signs the index digest
+	// only; a signature there covers every manifest the index lists.
+	Index *Index
+}
+
+// Index is an image index as stored: its digest and its manifest, which
+// Verify hashes and reads to check that it lists Subject.Digest.
+type Index struct {
+	Digest   v1.Hash
+	Manifest []byte
 }
 
 // SignatureSource reads the cosign signature image ("sha256-<hex>.sig") of a
@@ -51,6 +64,9 @@ type Verdict struct {
 	Signers []string `json:"signers"`
 	// Digest is the manifest digest that was checked.
 	Digest string `json:"digest"`
+	// Index is the digest of the image index whose signature verified,
+	// when Digest's own signatures did not; the index lists Digest.
+	Index string `json:"index,omitempty"`
 	// Error says why Verified is false; empty when Verified is true.
 	Error string `json:"error,omitempty"`
 	// Cached is true when the verdict came from the verdict cache.
@@ -65,6 +81,7 @@ func (v Verdict) PolicyInfo() policy.SignatureInfo {
 		Verified: v.Verified,
 		Signers:  signers,
 		Digest:   v.Digest,
+		Index:    v.Index,
 		Error:    v.Error,
 	}
 	if !info.Verified && info.Error == "" {
@@ -95,4 +112,19 @@ func ExitCode(v Verdict, err error) int {
 	default:
 		return ExitDenied
 	}
+}
+
+// StoredSubject is the Subject for an image in the store: its signatures
+// are the store's, and the image index it was selected from, when the
+// store holds that index's manifest, is offered for index signatures.
+func StoredSubject(st *image.Store, img *image.Image) (Subject, error) {
+	s := Subject{Ref: img.Name, Digest: img.Digest, Signatures: st}
+	raw, ok, err := st.IndexManifest(img)
+	if err != nil {
+		return Subject{}, err
+	}
+	if ok {
+		s.Index = &Index{Digest: img.IndexDigest, Manifest: raw}
+	}
+	return s, nil
 }

@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -87,28 +88,63 @@ func (v *verifier) Verify(ctx context.Context, s Subject) (Verdict, error) {
 	if s.Signatures == nil {
 		return Verdict{}, fmt.Errorf("verify %s: no signature source given", s.Ref)
 	}
-	img, err := s.Signatures.Signature(s.Digest)
+	signers, why, err := v.check(ctx, s.Signatures, r, s.Ref, s.Digest)
+	if err != nil {
+		return Verdict{}, err
+	}
+	var index string
+	if len(signers) == 0 && s.Index != nil {
+		if err := s.Index.lists(s.Digest); err != nil {
+			why += "; " + err.Error()
+		} else {
+			isigners, iwhy, err := v.check(ctx, s.Signatures, r, s.Ref, s.Index.Digest)
+			if err != nil {
+				return Verdict{}, err
+			}
+			if len(isigners) > 0 {
+				signers, index = isigners, s.Index.Digest.String()
+			} else {
+				why += "; and for the image index it was selected from: " + iwhy
+			}
+		}
+	}
+	if len(signers) == 0 {
+		return deny("%s", why)
+	}
+	verdict := Verdict{Verified: true, Signers: signers, Digest: digest, Index: index}
+	if err := v.cache.put(key, verdict); err != nil {
+		return Verdict{}, fmt.Errorf("verify %s: %w", s.Ref, err)
+	}
+	verdict.Signers = slices.Clone(signers)
+	return verdict, nil
+}
+
+// check verifies the signatures stored for digest under rule r. It returns
+// who signed, sorted, or, when nobody did, why not.
+func (v *verifier) check(ctx context.Context, src SignatureSource, r *rule, ref string, h v1.Hash) (signers []string, why string, err error) {
+	digest := h.String()
+	img, err := src.Signature(h)
 	if err != nil {
 		if isNotFound(err) {
-			return deny("image %s (%s) is not signed: no %s signature artifact", s.Ref, digest, SignatureTag(s.Digest))
+			return nil, fmt.Sprintf("image %s (%s) is not signed: no %s signature artifact", ref, digest, SignatureTag(h)), nil
 		}
-		return Verdict{}, fmt.Errorf("verify %s: read signatures: %w", s.Ref, err)
+		return nil, "", fmt.Errorf("verify %s: read signatures: %w", ref, err)
 	}
 	sigs, err := readSignatures(img)
 	if err != nil {
 		if isArtifactError(err) {
-			return deny("image %s (%s): signature artifact is malformed: %v", s.Ref, digest, err)
+			return nil, fmt.Sprintf("image %s (%s): signature artifact is malformed: %v", ref, digest, err), nil
 		}
-		return Verdict{}, fmt.Errorf("verify %s: %w", s.Ref, err)
+		return nil, "", fmt.Errorf("verify %s: %w", ref, err)
 	}
 	if len(sigs) == 0 {
-		return deny("image %s (%s) is not signed: its signature artifact holds no signatures", s.Ref, digest)
+		return nil, fmt.Sprintf("image %s (%s) is not signed: its signature artifact holds no signatures", ref, digest), nil
 	}
 
-	var signers, reasons []string
+	var reasons []string
 	for i, sig := range sigs {
 		if err := ctx.Err(); err != nil {
-			return Verdict{}, fmt.Errorf("verify %s: %w", s.Ref, err)
+			return nil, "", fmt.Errorf("verify %s: %w", ref, err)
 		}
 		if err := checkClaim(sig.payload, digest); err != nil {
 			reasons = append(reasons, fmt.Sprintf("signature %d: %v", i+1, err))
@@ -116,7 +152,7 @@ func (v *verifier) Verify(ctx context.Context, s Subject) (Verdict, error) {
 		}
 		var why []string
 		for _, c := range r.checkers {
-			signer, err := c.check(ctx, sig, s.Digest)
+			signer, err := c.check(ctx, sig, h)
 			if err != nil {
 				why = append(why, oneLine(err.Error()))
 				continue
@@ -133,16 +169,33 @@ func (v *verifier) Verify(ctx context.Context, s Subject) (Verdict, error) {
 		if len(reasons) > maxReasons {
 			reasons = append(reasons[:maxReasons], fmt.Sprintf("and %d more", len(reasons)-maxReasons))
 		}
-		return deny("image %s (%s): no signature verifies under rule %d of trust %s: %s",
-			s.Ref, digest, r.index, v.trust.source, strings.Join(reasons, "; "))
+		return nil, fmt.Sprintf("image %s (%s): no signature verifies under rule %d of trust %s: %s",
+			ref, digest, r.index, v.trust.source, strings.Join(reasons, "; ")), nil
 	}
 	slices.Sort(signers)
-	verdict := Verdict{Verified: true, Signers: signers, Digest: digest}
-	if err := v.cache.put(key, verdict); err != nil {
-		return Verdict{}, fmt.Errorf("verify %s: %w", s.Ref, err)
+	return signers, "", nil
+}
+
+// lists checks that the index's manifest is the one its digest names and
+// that it lists the image manifest m.
+func (ix *Index) lists(m v1.Hash) error {
+	got, _, err := v1.SHA256(bytes.NewReader(ix.Manifest))
+	if err != nil {
+		return fmt.Errorf("image index %s: %w", ix.Digest, err)
 	}
-	verdict.Signers = slices.Clone(signers)
-	return verdict, nil
+	if got != ix.Digest {
+		return fmt.Errorf("the image index given as %s hashes to %s: not the index that was signed", ix.Digest, got)
+	}
+	im, err := v1.ParseIndexManifest(bytes.NewReader(ix.Manifest))
+	if err != nil {
+		return fmt.Errorf("image index %s: %w", ix.Digest, err)
+	}
+	for _, d := range im.Manifests {
+		if d.Digest == m && (d.MediaType.IsImage() || d.MediaType == "") {
+			return nil
+		}
+	}
+	return fmt.Errorf("image index %s does not list %s: its signature does not cover this image", ix.Digest, m)
 }
 
 // checkClaim reads the digest a simple-signing payload names and compares it

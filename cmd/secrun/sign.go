@@ -47,7 +47,11 @@ func newVerifyCmd(g *globals) *cobra.Command {
 				return err
 			}
 			v := verify.NewVerifier(trust, filepath.Join(g.root, "verdicts"))
-			verdict, err := v.Verify(cmd.Context(), verify.Subject{Ref: img.Name, Digest: img.Digest, Signatures: st})
+			subject, err := verify.StoredSubject(st, img)
+			var verdict verify.Verdict
+			if err == nil {
+				verdict, err = v.Verify(cmd.Context(), subject)
+			}
 			code := verify.ExitCode(verdict, err)
 			switch {
 			case err != nil:
@@ -55,7 +59,11 @@ func newVerifyCmd(g *globals) *cobra.Command {
 			case !verdict.Verified:
 				return &runner.Error{Code: code, Err: fmt.Errorf("%s@%s is not verified: %s", img.Name, img.Digest, verdict.Error)}
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "verified %s@%s signed by %s\n", img.Name, img.Digest, strings.Join(verdict.Signers, ", "))
+			via := ""
+			if verdict.Index != "" {
+				via = " (a signature on its image index " + verdict.Index + ")"
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "verified %s@%s signed by %s%s\n", img.Name, img.Digest, strings.Join(verdict.Signers, ", "), via)
 			return nil
 		},
 	}
