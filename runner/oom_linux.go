@@ -1,11 +1,13 @@
 package runner
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -25,8 +27,11 @@ import (
 //
 //	0   no OOM;
 //	2+  an OOM (and maybe the removal);
-//	1   an OOM, or a removal that came unusually fast: a second signal
-//	    within oomSettle means the first was the OOM.
+//	1   an OOM, or a removal that came before runc returned (on some
+//	    hosts, nearly always): when the host's OOM kill counter
+//	    (/proc/vmstat oom_kill) has not moved since the watch began, no
+//	    process anywhere was OOM-killed, so it was the removal; otherwise
+//	    a second signal within oomSettle means the first was the OOM.
 //
 // On a cgroup v2 host, rootless, or when registration fails, there is no
 // watch and the container is kept for `runc delete` after reading the
@@ -35,6 +40,11 @@ type oomWatch struct {
 	dir     string // the memory cgroup secrun made for the container
 	efd     int
 	control int // memory.oom_control, open while registered
+	// hostKills reads the host's OOM kill counter; kills is its value
+	// when the watch began, valid when killsOK.
+	hostKills func() (uint64, bool)
+	kills     uint64
+	killsOK   bool
 }
 
 // oomSettle bounds the wait for the removal's signal when one signal is
@@ -56,7 +66,7 @@ func watchOOM(cgpath string) *oomWatch {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil
 	}
-	w := &oomWatch{dir: dir, efd: -1, control: -1}
+	w := &oomWatch{dir: dir, efd: -1, control: -1, hostKills: hostOOMKills}
 	var err error
 	if w.efd, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err != nil {
 		w.close()
@@ -70,7 +80,31 @@ func watchOOM(cgpath string) *oomWatch {
 		w.close()
 		return nil
 	}
+	w.kills, w.killsOK = w.hostKills()
 	return w
+}
+
+// hostOOMKills reads the kernel's count of OOM kills since boot. The kernel
+// counts a kill before it sends the SIGKILL, so a kill in the container is
+// counted before runc can see the container exit.
+func hostOOMKills() (uint64, bool) {
+	data, err := os.ReadFile("/proc/vmstat")
+	if err != nil {
+		return 0, false
+	}
+	return parseVMStat(data, "oom_kill")
+}
+
+// parseVMStat returns the value of one "name value" line of /proc/vmstat.
+func parseVMStat(data []byte, name string) (uint64, bool) {
+	for line := range bytes.Lines(data) {
+		k, v, ok := bytes.Cut(bytes.TrimSpace(line), []byte{' '})
+		if ok && string(k) == name {
+			n, err := strconv.ParseUint(string(v), 10, 64)
+			return n, err == nil
+		}
+	}
+	return 0, false
 }
 
 // count reads and resets the notification count; 0 when none is pending.
@@ -90,6 +124,11 @@ func (w *oomWatch) oomed() bool {
 		return false
 	case n >= 2:
 		return true
+	}
+	if w.killsOK {
+		if now, ok := w.hostKills(); ok && now == w.kills {
+			return false
+		}
 	}
 	fds := []unix.PollFd{{Fd: int32(w.efd), Events: unix.POLLIN}}
 	deadline := time.Now().Add(oomSettle)
