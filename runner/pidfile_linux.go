@@ -14,6 +14,7 @@ import (
 type pidWatch struct {
 	path   string
 	ino    int
+	wd     int    // the watch on the pid file's directory
 	cancel [2]int // a pipe: writing to it stops wait
 }
 
@@ -22,11 +23,12 @@ func newPidWatch(path string) (*pidWatch, error) {
 	if err != nil {
 		return nil, fmt.Errorf("inotify: %w", err)
 	}
-	if _, err := unix.InotifyAddWatch(ino, filepath.Dir(path), unix.IN_MOVED_TO|unix.IN_CLOSE_WRITE); err != nil {
+	wd, err := unix.InotifyAddWatch(ino, filepath.Dir(path), unix.IN_MOVED_TO|unix.IN_CLOSE_WRITE)
+	if err != nil {
 		unix.Close(ino)
 		return nil, fmt.Errorf("inotify: %w", err)
 	}
-	w := &pidWatch{path: path, ino: ino}
+	w := &pidWatch{path: path, ino: ino, wd: wd}
 	if err := unix.Pipe2(w.cancel[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
 		unix.Close(ino)
 		return nil, err
@@ -35,10 +37,16 @@ func newPidWatch(path string) (*pidWatch, error) {
 }
 
 // wait returns the pid once the file is written, or 0 when stopped.
+//
+// Closing an inotify descriptor that still has a watch waits for the kernel
+// to free the watch (an SRCU grace period, 5-15 ms on the development VM),
+// so wait removes the watch as soon as it has the pid: the kernel frees it
+// in the background while the container runs, and close does not wait.
 func (w *pidWatch) wait() (int, error) {
 	buf := make([]byte, 4096)
 	for {
 		if pid, err := readPid(w.path); err == nil && pid > 0 {
+			_, _ = unix.InotifyRmWatch(w.ino, uint32(w.wd)) // on failure, close waits
 			return pid, nil
 		}
 		fds := []unix.PollFd{{Fd: int32(w.ino), Events: unix.POLLIN}, {Fd: int32(w.cancel[0]), Events: unix.POLLIN}}
