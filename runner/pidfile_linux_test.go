@@ -18,6 +18,19 @@ func inotifyWatches(t *testing.T, fd int) int {
 	return strings.Count(string(data), "inotify wd:")
 }
 
+// waitAsync runs w.wait in the background and delivers its pid.
+func waitAsync(t *testing.T, w *pidWatch) <-chan int {
+	got := make(chan int, 1)
+	go func() {
+		pid, err := w.wait()
+		if err != nil {
+			t.Error(err)
+		}
+		got <- pid
+	}()
+	return got
+}
+
 // wait returns the pid runc writes (to a temporary name, then renamed into
 // place), and has let go of its watch by then, so that closing the watch
 // does not wait for the kernel to free it.
@@ -32,14 +45,7 @@ func TestPidWatch(t *testing.T) {
 	if n := inotifyWatches(t, w.ino); n != 1 {
 		t.Fatalf("%d watches before the pid file, want 1", n)
 	}
-	got := make(chan int, 1)
-	go func() {
-		pid, err := w.wait()
-		if err != nil {
-			t.Error(err)
-		}
-		got <- pid
-	}()
+	got := waitAsync(t, w)
 	tmp := filepath.Join(dir, ".pid")
 	if err := os.WriteFile(tmp, []byte("4242"), 0o600); err != nil {
 		t.Fatal(err)
@@ -62,14 +68,7 @@ func TestPidWatchStop(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.close()
-	got := make(chan int, 1)
-	go func() {
-		pid, err := w.wait()
-		if err != nil {
-			t.Error(err)
-		}
-		got <- pid
-	}()
+	got := waitAsync(t, w)
 	if err := w.stop(); err != nil {
 		t.Fatal(err)
 	}
